@@ -1,0 +1,48 @@
+/**
+ * vit-ts: Vision Transformer building blocks for TensorFlow.js.
+ *
+ * Every export is named so bundlers can drop what an application does not use. The library
+ * imports no tfjs backend: pick cpu, wasm, webgl, webgpu or tfjs-node in your application.
+ * @packageDocumentation
+ */
+export { ConfigError, InputShapeError } from './errors';
+
+export { MultiHeadAttention } from './layers/attention';
+export type { AttentionOutput, MultiHeadAttentionArgs } from './layers/attention';
+export { CompositeLayer } from './layers/composite';
+export { LayerNorm } from './layers/layer_norm';
+export type { LayerNormArgs } from './layers/layer_norm';
+export { Linear } from './layers/linear';
+export type { LinearArgs } from './layers/linear';
+export { MLP } from './layers/mlp';
+export type { MLPArgs } from './layers/mlp';
+export { dropPath, gelu, layerNorm, linear } from './layers/ops';
+export { PatchEmbed } from './layers/patch_embed';
+export type { PatchEmbedArgs, Size2D } from './layers/patch_embed';
+export { countTrainableParams, formatSummary, summarize } from './layers/summary';
+export type { SummaryRow } from './layers/summary';
+export { TransformerBlock } from './layers/transformer_block';
+export type { TransformerBlockArgs } from './layers/transformer_block';
+export { ViTEmbedding } from './layers/vit_embedding';
+export type { ViTEmbeddingArgs } from './layers/vit_embedding';
+
+export { createResNet18, createViT } from './models/factory';
+export type { CreateResNet18Options } from './models/factory';
+export { countViTParams } from './models/param_count';
+export {
+  IMAGENET_NORMALIZATION,
+  INCEPTION_NORMALIZATION,
+  VIT_PRESETS,
+  getViTPreset,
+} from './models/presets';
+export type { Normalization, ViTPreset, ViTPresetName } from './models/presets';
+export { BasicBlock, ResNet18 } from './models/resnet';
+export type { BasicBlockArgs, ResNet18Args, ResNetStem } from './models/resnet';
+export { VisionTransformer, resolveViTConfig } from './models/vision_transformer';
+export type {
+  GlobalPool,
+  ResolvedViTConfig,
+  ViTAttentionOutput,
+  ViTConfig,
+  VisionTransformerArgs,
+} from './models/vision_transformer';

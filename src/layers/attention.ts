@@ -1,0 +1,145 @@
+import type { Shape } from '@tensorflow/tfjs-layers';
+import * as tf from '@tensorflow/tfjs-core';
+import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
+import type { serialization } from '@tensorflow/tfjs-core';
+import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import { ConfigError, assertInputShape, requirePositiveInt, requireRate } from '../errors';
+import { readWeight } from './composite';
+import { timmNormal, zeros } from './init';
+import { dropout, linear } from './ops';
+import { registerLayer } from './register';
+
+/** Configuration of {@link MultiHeadAttention}. */
+export interface MultiHeadAttentionArgs extends LayerArgs {
+  /** Token width D (input and output). Required; must be divisible by `numHeads`. */
+  dim: number;
+  /** Number of heads H. Default 8. */
+  numHeads?: number;
+  /** Bias on the fused qkv projection (timm `qkv_bias`). Default true. */
+  qkvBias?: boolean;
+  /** Dropout on the attention probabilities while training. Default 0. */
+  attnDrop?: number;
+  /** Dropout on the output projection while training. Default 0. */
+  projDrop?: number;
+}
+
+/** Output of {@link MultiHeadAttention.callWithAttention}. */
+export interface AttentionOutput {
+  /** Tokens after attention and output projection, `[B, N, D]`. */
+  output: tf.Tensor3D;
+  /** Softmax attention probabilities, `[B, H, N, N]` (rows: queries, columns: keys). */
+  attention: tf.Tensor4D;
+}
+
+/**
+ * Multi-head self-attention with one fused qkv projection, as timm's `Attention`:
+ * `qkv = x W_qkv + b` splits as `[q | k | v]`, each head-major (`[B, N, H, D/H]`), scores are
+ * `softmax(q k^T / sqrt(D/H))`. Weights: `qkv/kernel [D, 3D]`, `qkv/bias [3D]`,
+ * `proj/kernel [D, D]`, `proj/bias [D]`.
+ *
+ * `call` returns only the tokens, so training pays nothing for attention maps; the same
+ * weights give the probabilities through {@link MultiHeadAttention.callWithAttention}.
+ */
+export class MultiHeadAttention extends layers.Layer {
+  /** @nocollapse */
+  static readonly className = 'VitTs>MultiHeadAttention';
+  readonly dim: number;
+  readonly numHeads: number;
+  readonly headDim: number;
+  readonly qkvBias: boolean;
+  readonly attnDrop: number;
+  readonly projDrop: number;
+  /** `headDim ** -0.5`, applied to q before the product as timm does. */
+  readonly scale: number;
+  private qkvKernel?: LayerVariable;
+  private qkvBiasW?: LayerVariable;
+  private projKernel?: LayerVariable;
+  private projBias?: LayerVariable;
+
+  constructor(args: MultiHeadAttentionArgs) {
+    super(args);
+    this.dim = requirePositiveInt('MultiHeadAttention', 'dim', args?.dim);
+    this.numHeads = requirePositiveInt('MultiHeadAttention', 'numHeads', args.numHeads ?? 8);
+    if (this.dim % this.numHeads !== 0) {
+      throw new ConfigError(
+        `MultiHeadAttention: dim (${this.dim}) must be divisible by numHeads (${this.numHeads}); ` +
+          `got remainder ${this.dim % this.numHeads}`,
+      );
+    }
+    this.headDim = this.dim / this.numHeads;
+    this.scale = this.headDim ** -0.5;
+    this.qkvBias = args.qkvBias ?? true;
+    this.attnDrop = requireRate('MultiHeadAttention', 'attnDrop', args.attnDrop ?? 0);
+    this.projDrop = requireRate('MultiHeadAttention', 'projDrop', args.projDrop ?? 0);
+  }
+
+  private checkShape(shape: ReadonlyArray<number | null>): void {
+    assertInputShape('MultiHeadAttention', shape, [null, null, this.dim], 'tokens [batch, tokens, dim]');
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    this.checkShape(inputShape as Shape);
+    const d = this.dim;
+    this.qkvKernel = this.addWeight('qkv/kernel', [d, 3 * d], 'float32', timmNormal());
+    if (this.qkvBias) this.qkvBiasW = this.addWeight('qkv/bias', [3 * d], 'float32', zeros());
+    this.projKernel = this.addWeight('proj/kernel', [d, d], 'float32', timmNormal());
+    this.projBias = this.addWeight('proj/bias', [d], 'float32', zeros());
+    this.built = true;
+  }
+
+  /** Shared forward pass; keeps the probabilities only when asked. */
+  private forward(x: tf.Tensor, training: boolean, keepAttention: boolean): [tf.Tensor3D, tf.Tensor4D | null] {
+    this.checkShape(x.shape);
+    const [b, n] = x.shape;
+    const h = this.numHeads;
+    const hd = this.headDim;
+    const qkv = linear(x, readWeight(this.qkvKernel, 'MultiHeadAttention', 'qkv/kernel'), this.qkvBiasW?.read());
+    // [B, N, 3D] -> three [B, N, D] parts -> per head [B*H, N, hd]. Rank-3 batched products keep
+    // clear of tfjs' broken broadcasting matMul gradients.
+    const [q, k, v] = tf.split(qkv, 3, -1).map((t) =>
+      tf.reshape(tf.transpose(tf.reshape(t, [b, n, h, hd]), [0, 2, 1, 3]), [b * h, n, hd]),
+    );
+    const scores = tf.matMul(tf.mul(q, this.scale), k, false, true);
+    const probs = tf.softmax(scores, -1);
+    const attn = dropout(probs, this.attnDrop, training);
+    const ctx = tf.matMul(attn, v); // [B*H, N, hd]
+    const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, h, n, hd]), [0, 2, 1, 3]), [b, n, this.dim]);
+    const out = linear(merged, readWeight(this.projKernel, 'MultiHeadAttention', 'proj/kernel'), this.projBias?.read());
+    const y = dropout(out, this.projDrop, training) as tf.Tensor3D;
+    return [y, keepAttention ? (tf.reshape(probs, [b, h, n, n]) as tf.Tensor4D) : null];
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return tf.tidy(() => this.forward(x, kwargs?.['training'] === true, false)[0]);
+  }
+
+  /**
+   * Inference pass that also returns the attention probabilities `[B, H, N, N]`. Dropout is
+   * off. The caller owns (and must dispose) both returned tensors.
+   */
+  callWithAttention(x: tf.Tensor): AttentionOutput {
+    return tf.tidy(() => {
+      const [output, attention] = this.forward(x, false, true);
+      return { output, attention: attention as tf.Tensor4D };
+    });
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    this.checkShape(inputShape as Shape);
+    return inputShape as Shape;
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      dim: this.dim,
+      numHeads: this.numHeads,
+      qkvBias: this.qkvBias,
+      attnDrop: this.attnDrop,
+      projDrop: this.projDrop,
+    };
+  }
+}
+registerLayer(MultiHeadAttention);

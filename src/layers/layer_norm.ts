@@ -1,0 +1,66 @@
+import type { Shape } from '@tensorflow/tfjs-layers';
+import type * as tf from '@tensorflow/tfjs-core';
+
+import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
+import type { serialization } from '@tensorflow/tfjs-core';
+import { registerLayer } from './register';
+import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import { assertInputShape, requirePositive } from '../errors';
+import { ones, zeros } from './init';
+import { layerNorm } from './ops';
+import { readWeight } from './composite';
+
+/** Configuration of {@link LayerNorm}. */
+export interface LayerNormArgs extends LayerArgs {
+  /** Added to the variance before the square root. timm uses 1e-6, HF ViT 1e-12. Default 1e-6. */
+  epsilon?: number;
+}
+
+/**
+ * Layer normalization over the last axis, as `torch.nn.LayerNorm(dim, eps)`. Unlike
+ * `tf.layers.layerNormalization` (epsilon 1e-3 by default), the default epsilon is timm's 1e-6.
+ * Weights: `gamma` (scale, init 1) and `beta` (shift, init 0).
+ */
+export class LayerNorm extends layers.Layer {
+  /** @nocollapse */
+  static readonly className = 'VitTs>LayerNorm';
+  readonly epsilon: number;
+  private gamma?: LayerVariable;
+  private beta?: LayerVariable;
+
+  constructor(args: LayerNormArgs = {}) {
+    super(args);
+    this.epsilon = requirePositive('LayerNorm', 'epsilon', args.epsilon ?? 1e-6);
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    const shape = inputShape as Array<number | null>;
+    const dim = shape[shape.length - 1];
+    if (dim == null) {
+      assertInputShape('LayerNorm', shape, [...shape.slice(0, -1).map(() => null), 1], 'last axis known');
+    }
+    this.gamma = this.addWeight('gamma', [dim as number], 'float32', ones());
+    this.beta = this.addWeight('beta', [dim as number], 'float32', zeros());
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    return layerNorm(
+      x,
+      readWeight(this.gamma, 'LayerNorm', 'gamma'),
+      readWeight(this.beta, 'LayerNorm', 'beta'),
+      this.epsilon,
+    );
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {
+    return inputShape;
+  }
+
+  override getConfig(): serialization.ConfigDict {
+    return { ...super.getConfig(), epsilon: this.epsilon };
+  }
+}
+registerLayer(LayerNorm);

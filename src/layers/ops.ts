@@ -1,0 +1,56 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Small pure helpers shared by the layers. Each keeps to ops whose gradients exist on every
+ * backend: dense products are reshaped to 2-D first (tfjs' broadcasting matMul gradient is
+ * broken, tensorflow/tfjs#8548), and no einsum is used.
+ */
+
+/** `x @ kernel + bias` over the last axis of `x` (any rank >= 2), as one fused 2-D product. */
+export function linear(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor | null): tf.Tensor {
+  const inDim = x.shape[x.rank - 1] as number;
+  const outDim = kernel.shape[1] as number;
+  const lead = x.shape.slice(0, -1);
+  const x2 = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
+  const y = tf.fused.matMul({ a: x2, b: kernel as tf.Tensor2D, bias: bias ?? undefined });
+  return x.rank === 2 ? y : tf.reshape(y, [...lead, outDim]);
+}
+
+const SQRT1_2 = Math.SQRT1_2;
+
+/** Exact GELU, `0.5 * x * (1 + erf(x / sqrt(2)))`, as in PyTorch's default `nn.GELU()`. */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, SQRT1_2)))));
+}
+
+/** Inverted dropout, active only when `training` is true and `rate > 0`. */
+export function dropout(x: tf.Tensor, rate: number, training: boolean): tf.Tensor {
+  if (!training || rate <= 0) return x;
+  return tf.dropout(x, rate);
+}
+
+/**
+ * Stochastic depth (DropPath): drops the whole residual branch per sample with probability
+ * `rate` and scales the kept samples by `1 / (1 - rate)`. Identity unless training.
+ */
+export function dropPath(x: tf.Tensor, rate: number, training: boolean): tf.Tensor {
+  if (!training || rate <= 0) return x;
+  return tf.tidy(() => {
+    const keep = 1 - rate;
+    const maskShape = [x.shape[0], ...new Array<number>(x.rank - 1).fill(1)];
+    const mask = tf.floor(tf.add(tf.randomUniform(maskShape), keep));
+    return tf.mul(x, tf.div(mask, keep));
+  });
+}
+
+/**
+ * Layer normalization over the last axis with learned scale and shift. Matches
+ * `torch.nn.LayerNorm` (biased variance, epsilon inside the square root).
+ */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor {
+  return tf.tidy(() => {
+    const { mean, variance } = tf.moments(x, -1, true);
+    const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon)));
+    return tf.add(tf.mul(normed, gamma), beta);
+  });
+}

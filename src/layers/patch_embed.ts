@@ -1,0 +1,135 @@
+import type { Shape } from '@tensorflow/tfjs-layers';
+import * as tf from '@tensorflow/tfjs-core';
+import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
+import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
+import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import { ConfigError, assertInputShape, requirePositiveInt } from '../errors';
+import { readWeight } from './composite';
+import { timmNormal, zeros } from './init';
+import { registerLayer } from './register';
+
+/** A size given as one number (square) or as `[height, width]`. */
+export type Size2D = number | [number, number];
+
+/** Normalizes a {@link Size2D} to `[height, width]`, validating both entries. */
+export function toPair(owner: string, name: string, size: Size2D): [number, number] {
+  const pair: [number, number] = Array.isArray(size) ? [size[0], size[1]] : [size, size];
+  if (Array.isArray(size) && size.length !== 2) {
+    throw new ConfigError(`${owner}: ${name} must be a number or [height, width], got [${size.join(', ')}]`);
+  }
+  requirePositiveInt(owner, `${name} (height)`, pair[0]);
+  requirePositiveInt(owner, `${name} (width)`, pair[1]);
+  return pair;
+}
+
+/** Configuration of {@link PatchEmbed}. */
+export interface PatchEmbedArgs extends LayerArgs {
+  /** Input image size, one number for square images or `[height, width]`. Default 224. */
+  imgSize?: Size2D;
+  /** Patch size (kernel = stride of timm's conv projection). Default 16. */
+  patchSize?: Size2D;
+  /** Input channels. Default 3. */
+  inChans?: number;
+  /** Token width D. Default 768. */
+  embedDim?: number;
+  /** Whether the projection has a bias (timm: true). Default true. */
+  bias?: boolean;
+}
+
+/**
+ * Splits an NHWC image into non-overlapping patches and projects each to `embedDim`:
+ * `[B, H, W, C] -> [B, gh * gw, D]`, row-major over the patch grid, like timm's
+ * `PatchEmbed` (a Conv2d with kernel = stride = patch size, then flatten).
+ *
+ * The weights are a conv kernel `proj/kernel` in tfjs' HWIO layout `[ph, pw, C, D]` and
+ * `proj/bias` `[D]`. The product is computed as patchify (reshape + transpose) followed by one
+ * 2-D matrix product, which equals the strided convolution exactly, is faster on every backend
+ * and trains on wasm, which has no Conv2D filter gradient.
+ */
+export class PatchEmbed extends layers.Layer {
+  /** @nocollapse */
+  static readonly className = 'VitTs>PatchEmbed';
+  readonly imgSize: [number, number];
+  readonly patchSize: [number, number];
+  readonly inChans: number;
+  readonly embedDim: number;
+  readonly useBias: boolean;
+  /** Patch grid `[gh, gw]`. */
+  readonly gridSize: [number, number];
+  /** Number of patches `gh * gw`. */
+  readonly numPatches: number;
+  private kernel?: LayerVariable;
+  private bias?: LayerVariable;
+
+  constructor(args: PatchEmbedArgs = {}) {
+    super(args);
+    this.imgSize = toPair('PatchEmbed', 'imgSize', args.imgSize ?? 224);
+    this.patchSize = toPair('PatchEmbed', 'patchSize', args.patchSize ?? 16);
+    this.inChans = requirePositiveInt('PatchEmbed', 'inChans', args.inChans ?? 3);
+    this.embedDim = requirePositiveInt('PatchEmbed', 'embedDim', args.embedDim ?? 768);
+    this.useBias = args.bias ?? true;
+    const [h, w] = this.imgSize;
+    const [ph, pw] = this.patchSize;
+    if (h % ph !== 0 || w % pw !== 0) {
+      throw new ConfigError(
+        `PatchEmbed: imgSize [${h}, ${w}] must be divisible by patchSize [${ph}, ${pw}]; ` +
+          `got remainders [${h % ph}, ${w % pw}]`,
+      );
+    }
+    this.gridSize = [h / ph, w / pw];
+    this.numPatches = this.gridSize[0] * this.gridSize[1];
+  }
+
+  private checkShape(shape: ReadonlyArray<number | null>): void {
+    assertInputShape(
+      'PatchEmbed',
+      shape,
+      [null, this.imgSize[0], this.imgSize[1], this.inChans],
+      'NHWC images [batch, height, width, inChans]',
+    );
+  }
+
+  override build(inputShape: Shape | Shape[]): void {
+    this.checkShape(inputShape as Shape);
+    const [ph, pw] = this.patchSize;
+    this.kernel = this.addWeight('proj/kernel', [ph, pw, this.inChans, this.embedDim], 'float32', timmNormal());
+    if (this.useBias) this.bias = this.addWeight('proj/bias', [this.embedDim], 'float32', zeros());
+    this.built = true;
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
+    const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    this.checkShape(x.shape);
+    return tf.tidy(() => {
+      const b = x.shape[0];
+      const [gh, gw] = this.gridSize;
+      const [ph, pw] = this.patchSize;
+      const c = this.inChans;
+      // [B, H, W, C] -> [B*gh, ph, gw, pw*C] -> [B*gh, gw, ph, pw*C] -> [B*N, ph*pw*C]; the row
+      // order (kh, kw, c) is the order of the HWIO kernel flattened to [ph*pw*C, D].
+      const rows = tf.reshape(x, [b * gh, ph, gw, pw * c]);
+      const patches = tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [b * gh * gw, ph * pw * c]);
+      const k = tf.reshape(readWeight(this.kernel, 'PatchEmbed', 'proj/kernel'), [ph * pw * c, this.embedDim]);
+      const y = tf.fused.matMul({ a: patches, b: k as tf.Tensor2D, bias: this.bias?.read() });
+      return tf.reshape(y, [b, gh * gw, this.embedDim]);
+    });
+  }
+
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+    const shape = inputShape as Shape;
+    this.checkShape(shape);
+    return [shape[0], this.numPatches, this.embedDim];
+  }
+
+  override getConfig(): import('@tensorflow/tfjs-core').serialization.ConfigDict {
+    return {
+      ...super.getConfig(),
+      imgSize: [...this.imgSize],
+      patchSize: [...this.patchSize],
+      inChans: this.inChans,
+      embedDim: this.embedDim,
+      bias: this.useBias,
+    };
+  }
+}
+registerLayer(PatchEmbed);

@@ -1,0 +1,22 @@
+import { serialization } from '@tensorflow/tfjs-core';
+
+/** Package prefix of every vit-ts class name in saved model JSON. */
+export const CLASS_PREFIX = 'VitTs';
+
+/**
+ * Registers a vit-ts layer for (de)serialization. Class names carry the `VitTs>` prefix because
+ * tfjs-layers already registers classes such as `MultiHeadAttention` and `PositionEmbedding`:
+ * an unprefixed name would replace tfjs' own class in its registry. The prefix is used both as
+ * the static `className` and as the registered name, so saved JSON says `VitTs>PatchEmbed`.
+ */
+export function registerLayer<T extends serialization.SerializableConstructor<serialization.Serializable>>(
+  cls: T,
+): T {
+  const className = (cls as unknown as { className: string }).className;
+  const [pkg, name] = className.split('>');
+  if (pkg !== CLASS_PREFIX || name == null) {
+    throw new Error(`registerLayer: className must look like '${CLASS_PREFIX}>Name', got '${className}'`);
+  }
+  serialization.registerClass(cls, pkg, name);
+  return cls;
+}

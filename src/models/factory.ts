@@ -1,0 +1,58 @@
+import { type LayersModel, input, model } from '@tensorflow/tfjs-layers';
+import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
+import { ConfigError } from '../errors';
+import { toPair } from '../layers/patch_embed';
+import { getViTPreset } from './presets';
+import { ResNet18, type ResNetStem } from './resnet';
+import { type ViTConfig, VisionTransformer, resolveViTConfig } from './vision_transformer';
+
+/**
+ * Builds a trainable `tf.LayersModel` holding one {@link VisionTransformer} layer named `vit`,
+ * from a timm preset name (plus overrides) or from a full config.
+ *
+ * @example
+ * const model = createViT('vit_tiny_patch16_224', { numClasses: 10, imgSize: 32, patchSize: 4 });
+ * model.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
+ */
+export function createViT(presetOrConfig: string | ViTConfig, overrides: ViTConfig = {}): LayersModel {
+  let name = 'vit';
+  let base: ViTConfig;
+  if (typeof presetOrConfig === 'string') {
+    base = getViTPreset(presetOrConfig).config;
+    name = presetOrConfig;
+  } else if (presetOrConfig != null && typeof presetOrConfig === 'object') {
+    base = presetOrConfig;
+  } else {
+    throw new ConfigError(`createViT: expected a preset name or a config object, got ${String(presetOrConfig)}`);
+  }
+  const config = resolveViTConfig({ ...base, ...overrides });
+  const inp = input({ shape: [config.imgSize[0], config.imgSize[1], config.inChans], name: 'image' });
+  const vit = new VisionTransformer({ ...config, name: 'vit' });
+  return model({ inputs: inp, outputs: vit.apply(inp) as SymbolicTensor, name });
+}
+
+/** Options of {@link createResNet18}. */
+export interface CreateResNet18Options {
+  /** Classes of the head. Default 1000 (10 is typical for CIFAR). */
+  numClasses?: number;
+  /** `'imagenet'` (default) or `'cifar'`. */
+  stem?: ResNetStem;
+  /** Input size, square or `[height, width]`. Default 224 for the ImageNet stem, 32 for CIFAR. */
+  imgSize?: number | [number, number];
+  /** Input channels. Default 3. */
+  inChans?: number;
+}
+
+/**
+ * Builds a trainable `tf.LayersModel` holding one {@link ResNet18} layer named `resnet18`.
+ *
+ * @example
+ * const cifar = createResNet18({ numClasses: 10, stem: 'cifar' }); // 32x32 inputs
+ */
+export function createResNet18(options: CreateResNet18Options = {}): LayersModel {
+  const stem = options.stem ?? 'imagenet';
+  const [h, w] = toPair('createResNet18', 'imgSize', options.imgSize ?? (stem === 'cifar' ? 32 : 224));
+  const resnet = new ResNet18({ name: 'resnet18', numClasses: options.numClasses, stem, inChans: options.inChans });
+  const inp = input({ shape: [h, w, resnet.inChans], name: 'image' });
+  return model({ inputs: inp, outputs: resnet.apply(inp) as SymbolicTensor, name: `resnet18_${stem}` });
+}

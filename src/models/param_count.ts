@@ -1,0 +1,22 @@
+import { type ViTConfig, resolveViTConfig } from './vision_transformer';
+
+/**
+ * Parameter count of a Vision Transformer computed from its config alone (no tensors), so that
+ * even ViT-H/14 (2.5 GB of weights) can be checked cheaply. Matches `countParams()` of the
+ * built model and timm's `sum(p.numel())`.
+ */
+export function countViTParams(config: ViTConfig): number {
+  const c = resolveViTConfig(config);
+  const d = c.embedDim;
+  const [ph, pw] = c.patchSize;
+  const numPatches = (c.imgSize[0] / ph) * (c.imgSize[1] / pw);
+  const prefix = (c.classToken ? 1 : 0) + c.numRegTokens;
+  const hidden = Math.floor(d * c.mlpRatio);
+  const patchEmbed = ph * pw * c.inChans * d + d;
+  const tokens = (c.classToken ? d : 0) + c.numRegTokens * d + (prefix + numPatches) * d;
+  const attn = d * 3 * d + (c.qkvBias ? 3 * d : 0) + d * d + d;
+  const mlp = d * hidden + hidden + hidden * d + d;
+  const block = 4 * d + attn + mlp + (c.initValues != null ? 2 * d : 0);
+  const head = c.numClasses > 0 ? d * c.numClasses + c.numClasses : 0;
+  return patchEmbed + tokens + c.depth * block + 2 * d + head;
+}

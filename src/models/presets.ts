@@ -1,0 +1,64 @@
+import { ConfigError } from '../errors';
+import type { ViTConfig } from './vision_transformer';
+
+/** Input normalization a checkpoint was trained with (per channel, RGB). */
+export interface Normalization {
+  mean: [number, number, number];
+  std: [number, number, number];
+}
+
+/** timm's original ViT weights (augreg) use 0.5 / 0.5. */
+export const INCEPTION_NORMALIZATION: Normalization = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
+/** ImageNet statistics, used by torchvision and DeiT weights. */
+export const IMAGENET_NORMALIZATION: Normalization = {
+  mean: [0.485, 0.456, 0.406],
+  std: [0.229, 0.224, 0.225],
+};
+
+/** A named architecture: its config, the timm parameter count and preprocessing. */
+export interface ViTPreset {
+  /** timm model name. */
+  name: string;
+  /** Architecture. */
+  config: Required<Pick<ViTConfig, 'imgSize' | 'patchSize' | 'embedDim' | 'depth' | 'numHeads' | 'mlpRatio' | 'numClasses'>>;
+  /** Parameter count of timm's model with 1000 classes (checked by the test suite). */
+  params: number;
+  /** Normalization of timm's default pretrained weights for this name. */
+  normalization: Normalization;
+}
+
+function preset(name: string, patchSize: number, embedDim: number, depth: number, numHeads: number, params: number): ViTPreset {
+  return {
+    name,
+    config: { imgSize: 224, patchSize, embedDim, depth, numHeads, mlpRatio: 4, numClasses: 1000 },
+    params,
+    normalization: INCEPTION_NORMALIZATION,
+  };
+}
+
+/**
+ * Vision Transformer presets keyed by timm name. Data only: `createViT` turns one into a model.
+ * Parameter counts are timm's (224 px, 1000 classes).
+ */
+export const VIT_PRESETS = {
+  vit_tiny_patch16_224: preset('vit_tiny_patch16_224', 16, 192, 12, 3, 5_717_416),
+  vit_small_patch16_224: preset('vit_small_patch16_224', 16, 384, 12, 6, 22_050_664),
+  vit_base_patch16_224: preset('vit_base_patch16_224', 16, 768, 12, 12, 86_567_656),
+  vit_large_patch16_224: preset('vit_large_patch16_224', 16, 1024, 24, 16, 304_326_632),
+  vit_huge_patch14_224: preset('vit_huge_patch14_224', 14, 1280, 32, 16, 632_045_800),
+  vit_small_patch32_224: preset('vit_small_patch32_224', 32, 384, 12, 6, 22_878_952),
+  vit_base_patch32_224: preset('vit_base_patch32_224', 32, 768, 12, 12, 88_224_232),
+  vit_base_patch8_224: preset('vit_base_patch8_224', 8, 768, 12, 12, 86_576_872),
+} as const satisfies Record<string, ViTPreset>;
+
+/** A timm name present in {@link VIT_PRESETS}. */
+export type ViTPresetName = keyof typeof VIT_PRESETS;
+
+/** Looks up a preset, throwing a {@link ConfigError} that lists the known names. */
+export function getViTPreset(name: string): ViTPreset {
+  const p = (VIT_PRESETS as Record<string, ViTPreset>)[name];
+  if (p == null) {
+    throw new ConfigError(`unknown ViT preset '${name}'; known presets: ${Object.keys(VIT_PRESETS).join(', ')}`);
+  }
+  return p;
+}

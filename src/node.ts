@@ -1,0 +1,6 @@
+/**
+ * Node-only entry point (`vit-ts/node`): file-system helpers. Browser bundles import `vit-ts`
+ * and never see `node:fs`.
+ * @packageDocumentation
+ */
+export { loadModel, saveModel } from './io/node_fs';
