@@ -46,3 +46,9 @@ export type {
   ViTConfig,
   VisionTransformerArgs,
 } from './models/vision_transformer';
+
+// --- weights: safetensors, PyTorch key maps, resampling (src/weights/) ---
+
+// --- analysis: attention maps, rollout, heatmaps, preprocessing (src/analysis/) ---
+
+// --- backends: gradient kernels filling backend gaps (src/backends/) ---

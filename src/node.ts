@@ -4,3 +4,7 @@
  * @packageDocumentation
  */
 export { loadModel, saveModel } from './io/node_fs';
+
+// --- weights: Node file helpers ---
+
+// --- analysis: PNG / image file helpers ---
