@@ -8,7 +8,7 @@ import { ConfigError, assertInputShape, requirePositiveInt, requireRate } from '
 import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
 import { dropout, linear } from './ops';
-import { registerLayer } from './register';
+import { registerLayer, withDefaultName } from './register';
 
 /** Configuration of {@link MultiHeadAttention}. */
 export interface MultiHeadAttentionArgs extends LayerArgs {
@@ -58,7 +58,7 @@ export class MultiHeadAttention extends layers.Layer {
   private projBias?: LayerVariable;
 
   constructor(args: MultiHeadAttentionArgs) {
-    super(args);
+    super(withDefaultName(args, 'multi_head_attention'));
     this.dim = requirePositiveInt('MultiHeadAttention', 'dim', args?.dim);
     this.numHeads = requirePositiveInt('MultiHeadAttention', 'numHeads', args.numHeads ?? 8);
     if (this.dim % this.numHeads !== 0) {

@@ -3,7 +3,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import type { serialization } from '@tensorflow/tfjs-core';
-import { registerLayer } from './register';
+import { registerLayer, withDefaultName } from './register';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { assertInputShape, requirePositive } from '../errors';
@@ -30,7 +30,7 @@ export class LayerNorm extends layers.Layer {
   private beta?: LayerVariable;
 
   constructor(args: LayerNormArgs = {}) {
-    super(args);
+    super(withDefaultName(args, 'layer_norm'));
     this.epsilon = requirePositive('LayerNorm', 'epsilon', args.epsilon ?? 1e-6);
   }
 

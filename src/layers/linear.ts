@@ -8,7 +8,7 @@ import { assertInputShape, requirePositiveInt } from '../errors';
 import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
 import { linear } from './ops';
-import { registerLayer } from './register';
+import { registerLayer, withDefaultName } from './register';
 
 /** Configuration of {@link Linear}. */
 export interface LinearArgs extends LayerArgs {
@@ -37,7 +37,7 @@ export class Linear extends layers.Layer {
   private bias?: LayerVariable;
 
   constructor(args: LinearArgs) {
-    super(args);
+    super(withDefaultName(args, 'linear'));
     this.inFeatures = requirePositiveInt('Linear', 'inFeatures', args?.inFeatures);
     this.outFeatures = requirePositiveInt('Linear', 'outFeatures', args.outFeatures);
     this.useBias = args.bias ?? true;

@@ -8,7 +8,7 @@ import { assertInputShape, requirePositiveInt, requireRate } from '../errors';
 import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
 import { dropout, gelu, linear } from './ops';
-import { registerLayer } from './register';
+import { registerLayer, withDefaultName } from './register';
 
 /** Configuration of {@link MLP}. */
 export interface MLPArgs extends LayerArgs {
@@ -40,7 +40,7 @@ export class MLP extends layers.Layer {
   private fc2Bias?: LayerVariable;
 
   constructor(args: MLPArgs) {
-    super(args);
+    super(withDefaultName(args, 'mlp'));
     this.inFeatures = requirePositiveInt('MLP', 'inFeatures', args?.inFeatures);
     this.hiddenFeatures = requirePositiveInt('MLP', 'hiddenFeatures', args.hiddenFeatures ?? 4 * this.inFeatures);
     this.outFeatures = requirePositiveInt('MLP', 'outFeatures', args.outFeatures ?? this.inFeatures);

@@ -6,7 +6,7 @@ import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { ConfigError, assertInputShape, requirePositiveInt } from '../errors';
 import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
-import { registerLayer } from './register';
+import { registerLayer, withDefaultName } from './register';
 
 /** A size given as one number (square) or as `[height, width]`. */
 export type Size2D = number | [number, number];
@@ -62,7 +62,7 @@ export class PatchEmbed extends layers.Layer {
   private bias?: LayerVariable;
 
   constructor(args: PatchEmbedArgs = {}) {
-    super(args);
+    super(withDefaultName(args, 'patch_embed'));
     this.imgSize = toPair('PatchEmbed', 'imgSize', args.imgSize ?? 224);
     this.patchSize = toPair('PatchEmbed', 'patchSize', args.patchSize ?? 16);
     this.inChans = requirePositiveInt('PatchEmbed', 'inChans', args.inChans ?? 3);

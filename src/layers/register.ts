@@ -20,3 +20,18 @@ export function registerLayer<T extends serialization.SerializableConstructor<se
   serialization.registerClass(cls, pkg, name);
   return cls;
 }
+
+const nameCounters = new Map<string, number>();
+
+/**
+ * Returns layer args with a default name (`patch_embed_1`, `patch_embed_2`, ...) when none is
+ * given. tfjs derives default names from `className`, and the `>` in ours is not allowed in
+ * tensor names, so every vit-ts layer names itself.
+ */
+export function withDefaultName<T extends { name?: string }>(args: T | undefined, base: string): T {
+  const a = (args ?? {}) as T;
+  if (a.name != null) return a;
+  const n = (nameCounters.get(base) ?? 0) + 1;
+  nameCounters.set(base, n);
+  return { ...a, name: `${base}_${n}` };
+}

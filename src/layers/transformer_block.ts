@@ -11,7 +11,7 @@ import { initializers } from '@tensorflow/tfjs-layers';
 import { LayerNorm } from './layer_norm';
 import { MLP } from './mlp';
 import { dropPath } from './ops';
-import { registerLayer } from './register';
+import { registerLayer, withDefaultName } from './register';
 
 /** Configuration of {@link TransformerBlock}. */
 export interface TransformerBlockArgs extends LayerArgs {
@@ -62,7 +62,7 @@ export class TransformerBlock extends CompositeLayer {
   private ls2?: LayerVariable;
 
   constructor(args: TransformerBlockArgs) {
-    super(args);
+    super(withDefaultName(args, 'transformer_block'));
     const owner = 'TransformerBlock';
     this.dim = requirePositiveInt(owner, 'dim', args?.dim);
     this.numHeads = requirePositiveInt(owner, 'numHeads', args.numHeads ?? 8);

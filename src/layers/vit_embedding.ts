@@ -8,7 +8,7 @@ import { assertInputShape, requireNonNegativeInt, requirePositiveInt, requireRat
 import { readWeight } from './composite';
 import { timmNormal } from './init';
 import { dropout } from './ops';
-import { registerLayer } from './register';
+import { registerLayer, withDefaultName } from './register';
 
 /** Configuration of {@link ViTEmbedding}. */
 export interface ViTEmbeddingArgs extends LayerArgs {
@@ -43,7 +43,7 @@ export class ViTEmbedding extends layers.Layer {
   private posEmbed?: LayerVariable;
 
   constructor(args: ViTEmbeddingArgs) {
-    super(args);
+    super(withDefaultName(args, 'vit_embedding'));
     this.numPatches = requirePositiveInt('ViTEmbedding', 'numPatches', args?.numPatches);
     this.embedDim = requirePositiveInt('ViTEmbedding', 'embedDim', args.embedDim);
     this.classToken = args.classToken ?? true;

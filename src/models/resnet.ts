@@ -9,7 +9,7 @@ import { ConfigError, assertInputShape, requireNonNegativeInt, requirePositiveIn
 import { type BatchNormWeights, addBatchNormWeights, batchNorm } from '../layers/batch_norm';
 import { CompositeLayer } from '../layers/composite';
 import { Linear } from '../layers/linear';
-import { registerLayer } from '../layers/register';
+import { registerLayer, withDefaultName } from '../layers/register';
 
 /** Kaiming-normal fan-out init of torchvision's ResNet convolutions. */
 function kaimingFanOut() {
@@ -52,7 +52,7 @@ export class BasicBlock extends layers.Layer {
   private downBn?: BatchNormWeights;
 
   constructor(args: BasicBlockArgs) {
-    super(args);
+    super(withDefaultName(args, 'basic_block'));
     this.inChannels = requirePositiveInt('BasicBlock', 'inChannels', args?.inChannels);
     this.outChannels = requirePositiveInt('BasicBlock', 'outChannels', args.outChannels);
     this.stride = requirePositiveInt('BasicBlock', 'stride', args.stride ?? 1);
@@ -147,7 +147,7 @@ export class ResNet18 extends CompositeLayer {
   private bn1?: BatchNormWeights;
 
   constructor(args: ResNet18Args = {}) {
-    super(args);
+    super(withDefaultName(args, 'resnet18'));
     this.numClasses = requireNonNegativeInt('ResNet18', 'numClasses', args.numClasses ?? 1000);
     const stem = args.stem ?? 'imagenet';
     if (stem !== 'imagenet' && stem !== 'cifar') {

@@ -15,7 +15,7 @@ import { CompositeLayer } from '../layers/composite';
 import { LayerNorm } from '../layers/layer_norm';
 import { Linear } from '../layers/linear';
 import { PatchEmbed, type Size2D, toPair } from '../layers/patch_embed';
-import { registerLayer } from '../layers/register';
+import { registerLayer, withDefaultName } from '../layers/register';
 import { TransformerBlock } from '../layers/transformer_block';
 import { ViTEmbedding } from '../layers/vit_embedding';
 import { dropout } from '../layers/ops';
@@ -163,7 +163,7 @@ export class VisionTransformer extends CompositeLayer {
   head: Linear | null = null;
 
   constructor(args: VisionTransformerArgs = {}) {
-    super(args);
+    super(withDefaultName(args, 'vision_transformer'));
     this.config = resolveViTConfig(args);
   }
 
