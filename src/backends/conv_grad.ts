@@ -1,0 +1,282 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type {
+  Conv2DBackpropFilterAttrs,
+  DepthwiseConv2dNativeBackpropFilterAttrs,
+  DepthwiseConv2dNativeBackpropInputAttrs,
+  KernelBackend,
+  NamedAttrMap,
+  NamedTensorInfoMap,
+  TensorInfo,
+} from '@tensorflow/tfjs-core';
+
+/**
+ * Gradient kernels some tfjs backends lack, rebuilt from forward kernels the backend has.
+ *
+ * The wasm backend (4.22) has no `Conv2DBackpropFilter` (tensorflow/tfjs#8474) and no depthwise
+ * backprops, so `tf.grad` / `model.fit` through a convolution fails there. Each replacement runs
+ * the backend's own kernels directly (`getKernel(name, backend).kernelFunc`) on `TensorInfo`s:
+ * no tensors are created, nothing is recorded on the gradient tape, and every intermediate is
+ * released with `backend.disposeData` before the kernel returns. No backend package is imported.
+ */
+
+/** Names of the gradient kernels vit-ts can supply when a backend lacks them. */
+export const GAP_KERNEL_NAMES = [
+  'Conv2DBackpropFilter',
+  'DepthwiseConv2dNativeBackpropFilter',
+  'DepthwiseConv2dNativeBackpropInput',
+] as const;
+
+/** One of {@link GAP_KERNEL_NAMES}. */
+export type GapKernelName = (typeof GAP_KERNEL_NAMES)[number];
+
+/** Forward kernels each replacement is built from; it is registered only if all exist. */
+const BUILDING_BLOCKS: Record<GapKernelName, string[]> = {
+  Conv2DBackpropFilter: ['Conv2D', 'Transpose', 'Slice'],
+  DepthwiseConv2dNativeBackpropFilter: ['DepthwiseConv2dNative', 'Transpose', 'Reshape', 'Slice', 'Sum'],
+  DepthwiseConv2dNativeBackpropInput: ['Conv2DBackpropInput', 'Reshape', 'Multiply'],
+};
+
+type Pad4 = [[number, number], [number, number], [number, number], [number, number]];
+
+/** Runs kernels of one backend on TensorInfos and frees the intermediates it made. */
+class KernelRunner {
+  private readonly temps: TensorInfo[] = [];
+
+  constructor(
+    private readonly backendName: string,
+    private readonly backend: KernelBackend,
+  ) {}
+
+  run(kernelName: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
+    const kernel = tf.getKernel(kernelName, this.backendName);
+    if (kernel == null) {
+      throw new Error(`vit-ts gradient kernels: backend '${this.backendName}' has no '${kernelName}' kernel`);
+    }
+    const out = kernel.kernelFunc({ inputs, attrs, backend: this.backend });
+    const info = (Array.isArray(out) ? out[0] : out) as TensorInfo;
+    this.temps.push(info);
+    return info;
+  }
+
+  /** A constant written straight into the backend's storage. */
+  constant(values: Float32Array, shape: number[]): TensorInfo {
+    const info: TensorInfo = { dataId: this.backend.write(values, shape, 'float32'), shape, dtype: 'float32' };
+    this.temps.push(info);
+    return info;
+  }
+
+  /** Releases every intermediate except `result`, which the engine takes over. */
+  finish(result: TensorInfo): TensorInfo {
+    for (const t of this.temps) if (t !== result) this.backend.disposeData(t.dataId);
+    this.temps.length = 0;
+    return result;
+  }
+}
+
+function pair(v: number | [number, number]): [number, number] {
+  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}
+
+function assertNoDilation(kernelName: string, dilations: number | [number, number] | undefined): void {
+  const [dh, dw] = pair(dilations ?? 1);
+  if (dh !== 1 || dw !== 1) {
+    throw new Error(`vit-ts ${kernelName}: dilations must be 1 (as in tfjs' own gradient), got [${dh}, ${dw}]`);
+  }
+}
+
+/**
+ * Padding of the input so that a stride-1 correlation with the dilated `dy` yields at least
+ * `k` rows: the forward pad before, and after enough to cover `(out - 1) * stride + k` rows.
+ */
+function gradPadding(
+  size: number,
+  before: number,
+  out: number,
+  stride: number,
+  k: number,
+): [number, number] {
+  return [before, Math.max(0, (out - 1) * stride + k - size - before)];
+}
+
+/**
+ * Filter gradient of a 2-D convolution (NHWC input `x`, HWIO filter):
+ * `dW[kh, kw, ci, co] = sum_{b,i,j} xpad[b, i*s + kh, j*s + kw, ci] * dy[b, i, j, co]`.
+ * That is a stride-1 convolution with dilation `s` of the padded input with batch and channels
+ * swapped (`[Ci, H, W, B]`) by `dy` as a filter (`[Ho, Wo, B, Co]`), giving `[Ci, kh, kw, Co]`.
+ */
+function conv2DBackpropFilter(
+  backendName: string,
+  backend: KernelBackend,
+  inputs: NamedTensorInfoMap,
+  attrs: Conv2DBackpropFilterAttrs,
+): TensorInfo {
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  if (attrs.dataFormat === 'NCHW') {
+    throw new Error("vit-ts Conv2DBackpropFilter: only dataFormat 'NHWC' is supported, got 'NCHW'");
+  }
+  const [kh, kw, ci, co] = attrs.filterShape;
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    attrs.filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+  );
+  const { strideHeight: sh, strideWidth: sw, outHeight, outWidth, padInfo } = info;
+  const r = new KernelRunner(backendName, backend);
+  const xT = r.run('Transpose', { x }, { perm: [3, 1, 2, 0] });
+  const dyT = r.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
+  const pad: Pad4 = [
+    [0, 0],
+    gradPadding(x.shape[1] as number, padInfo.top, outHeight, sh, kh),
+    gradPadding(x.shape[2] as number, padInfo.left, outWidth, sw, kw),
+    [0, 0],
+  ];
+  let g = r.run('Conv2D', { x: xT, filter: dyT }, { strides: 1, pad, dataFormat: 'NHWC', dilations: [sh, sw] });
+  if (g.shape[1] !== kh || g.shape[2] !== kw) {
+    g = r.run('Slice', { x: g }, { begin: [0, 0, 0, 0], size: [ci, kh, kw, co] });
+  }
+  return r.finish(r.run('Transpose', { x: g }, { perm: [1, 2, 0, 3] }));
+}
+
+/**
+ * Filter gradient of a depthwise convolution (filter `[kh, kw, C, M]`): the input becomes one
+ * image with `B*C` channels, `dy` a depthwise filter `[Ho, Wo, B*C, M]` dilated by the stride;
+ * the result `[kh, kw, B*C*M]` is summed over the batch.
+ */
+function depthwiseBackpropFilter(
+  backendName: string,
+  backend: KernelBackend,
+  inputs: NamedTensorInfoMap,
+  attrs: DepthwiseConv2dNativeBackpropFilterAttrs,
+): TensorInfo {
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  assertNoDilation('DepthwiseConv2dNativeBackpropFilter', attrs.dilations);
+  const [kh, kw, c, m] = attrs.filterShape;
+  const [b, h, w] = x.shape as number[];
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    attrs.filterShape,
+    attrs.strides,
+    1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    true,
+  );
+  const { strideHeight: sh, strideWidth: sw, outHeight: ho, outWidth: wo, padInfo } = info;
+  const r = new KernelRunner(backendName, backend);
+  const xT = r.run('Transpose', { x }, { perm: [1, 2, 0, 3] });
+  const xr = r.run('Reshape', { x: xT }, { shape: [1, h, w, b * c] });
+  const dyT = r.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
+  const dyr = r.run('Reshape', { x: dyT }, { shape: [ho, wo, b * c, m] });
+  const pad: Pad4 = [
+    [0, 0],
+    gradPadding(h as number, padInfo.top, ho, sh, kh),
+    gradPadding(w as number, padInfo.left, wo, sw, kw),
+    [0, 0],
+  ];
+  let g = r.run('DepthwiseConv2dNative', { x: xr, filter: dyr }, { strides: 1, pad, dilations: [sh, sw] });
+  if (g.shape[1] !== kh || g.shape[2] !== kw) {
+    g = r.run('Slice', { x: g }, { begin: [0, 0, 0, 0], size: [1, kh, kw, b * c * m] });
+  }
+  const perBatch = r.run('Reshape', { x: g }, { shape: [kh, kw, b, c * m] });
+  const summed = r.run('Sum', { x: perBatch }, { axis: [2], keepDims: false });
+  return r.finish(r.run('Reshape', { x: summed }, { shape: [kh, kw, c, m] }));
+}
+
+/**
+ * Input gradient of a depthwise convolution: the transposed convolution by the equivalent full
+ * filter `[kh, kw, C, C*M]`, block-diagonal over channels (`W[.., ci, co*M + m] = w[.., ci, m]`
+ * when `ci = co`), through the backend's `Conv2DBackpropInput`. It costs C times the depthwise
+ * work, which is acceptable for the few depthwise layers a ViT hybrid might have.
+ */
+function depthwiseBackpropInput(
+  backendName: string,
+  backend: KernelBackend,
+  inputs: NamedTensorInfoMap,
+  attrs: DepthwiseConv2dNativeBackpropInputAttrs,
+): TensorInfo {
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  assertNoDilation('DepthwiseConv2dNativeBackpropInput', attrs.dilations);
+  const [kh, kw, c, m] = filter.shape as number[];
+  const r = new KernelRunner(backendName, backend);
+  const eye = new Float32Array(c * c);
+  for (let i = 0; i < c; i++) eye[i * c + i] = 1;
+  const eyeT = r.constant(eye, [1, 1, c, c, 1]);
+  const w5 = r.run('Reshape', { x: filter }, { shape: [kh, kw, c, 1, m] });
+  const blocks = r.run('Multiply', { a: w5, b: eyeT });
+  const full = r.run('Reshape', { x: blocks }, { shape: [kh, kw, c, c * m] });
+  return r.finish(
+    r.run(
+      'Conv2DBackpropInput',
+      { dy, filter: full },
+      {
+        strides: attrs.strides,
+        pad: attrs.pad,
+        dataFormat: 'NHWC',
+        dimRoundingMode: attrs.dimRoundingMode,
+        inputShape: attrs.inputShape,
+      },
+    ),
+  );
+}
+
+type GapKernel = (
+  backendName: string,
+  backend: KernelBackend,
+  inputs: NamedTensorInfoMap,
+  attrs: never,
+) => TensorInfo;
+
+const IMPLEMENTATIONS: Record<GapKernelName, GapKernel> = {
+  Conv2DBackpropFilter: conv2DBackpropFilter as GapKernel,
+  DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter as GapKernel,
+  DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput as GapKernel,
+};
+
+/** Backends already checked by {@link ensureGradientKernels}. */
+const checkedBackends = new Set<string>();
+
+/**
+ * Registers, for `backendName` (default: the active backend), each gradient kernel of
+ * {@link GAP_KERNEL_NAMES} that the backend lacks and can be built from its forward kernels.
+ * Kernels the backend has are never replaced. Returns the names registered by this call.
+ *
+ * vit-ts calls this itself when a convolutional model (ResNet18) runs; call it yourself before
+ * training your own convolution layers on wasm.
+ *
+ * @example
+ * await tf.setBackend('wasm');
+ * registerMissingGradientKernels(); // ['Conv2DBackpropFilter', 'DepthwiseConv2dNative...']
+ */
+export function registerMissingGradientKernels(backendName: string = tf.getBackend()): GapKernelName[] {
+  if (typeof backendName !== 'string' || backendName === '') {
+    throw new Error(`registerMissingGradientKernels: backendName must be a backend name, got ${String(backendName)}`);
+  }
+  const registered: GapKernelName[] = [];
+  for (const name of GAP_KERNEL_NAMES) {
+    if (tf.getKernel(name, backendName) != null) continue;
+    if (!BUILDING_BLOCKS[name].every((k) => tf.getKernel(k, backendName) != null)) continue;
+    const impl = IMPLEMENTATIONS[name];
+    tf.registerKernel({
+      kernelName: name,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) =>
+        impl(backendName, backend as KernelBackend, inputs, attrs as never),
+    });
+    registered.push(name);
+  }
+  checkedBackends.add(backendName);
+  return registered;
+}
+
+/**
+ * Makes sure the active backend has the gradient kernels convolutional layers need; cheap after
+ * the first call per backend. Called by vit-ts' convolutional layers on every forward pass, so a
+ * backend switched to after building a model is covered as well.
+ */
+export function ensureGradientKernels(): void {
+  const name = tf.getBackend();
+  if (name != null && !checkedBackends.has(name)) registerMissingGradientKernels(name);
+}
