@@ -1,0 +1,689 @@
+/**
+ * Reader and writer for the safetensors format (https://github.com/huggingface/safetensors),
+ * the checkpoint format of timm, HF transformers and most PyTorch model hubs. Browser-safe: only
+ * TypedArray / DataView / TextDecoder, no Node `Buffer`.
+ *
+ * Layout: 8-byte little-endian u64 header length n, n bytes of UTF-8 JSON
+ * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__": {key: string}}` (possibly
+ * padded with spaces), then the data buffer. Offsets are relative to the buffer start, data is
+ * little-endian and the tensors tile the buffer exactly (no gap, no overlap, nothing after).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {
+  bfloat16ArrayToFloat32,
+  float16ArrayToFloat32,
+  float32ArrayToBfloat16,
+  float32ArrayToFloat16,
+  HOST_IS_LITTLE_ENDIAN,
+  swapBytesInPlace,
+} from './dtype';
+
+/** Tensor element types vit-ts reads and writes (the common subset of the safetensors dtypes). */
+export type SafetensorsDtype =
+  | 'F64'
+  | 'F32'
+  | 'F16'
+  | 'BF16'
+  | 'I64'
+  | 'I32'
+  | 'I16'
+  | 'I8'
+  | 'U8'
+  | 'BOOL';
+
+/** The typed array holding a tensor's values, by dtype (F16 and BF16 are decoded to float32). */
+export type SafetensorsData =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | BigInt64Array
+  | Int16Array
+  | Int8Array
+  | Uint8Array;
+
+/**
+ * One tensor of a safetensors file. `data` is row-major (C order) with `shape`'s element count.
+ * F16 and BF16 are decoded to a `Float32Array` on read; `dtype` keeps the file's dtype, so
+ * writing the entry back stores it in the same format.
+ */
+export interface SafetensorsEntry {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  data: SafetensorsData;
+}
+
+/** The content of a safetensors file: tensors in file (offset) order and string metadata. */
+export interface SafetensorsFile {
+  tensors: Map<string, SafetensorsEntry>;
+  metadata: Record<string, string>;
+}
+
+/** Thrown for malformed safetensors bytes and for tensors that cannot be written or converted. */
+export class SafetensorsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SafetensorsError';
+  }
+}
+
+/** Bytes per element of each dtype. */
+export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<SafetensorsDtype, number>> = {
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
+};
+
+/** Default bound on the JSON header size (the limit of the reference Rust implementation). */
+export const DEFAULT_MAX_HEADER_BYTES = 100_000_000;
+
+const METADATA_KEY = '__metadata__';
+
+function isDtype(value: unknown): value is SafetensorsDtype {
+  return typeof value === 'string' && Object.hasOwn(SAFETENSORS_DTYPE_BYTES, value);
+}
+
+/** Short JSON rendering of an untrusted value for error messages. */
+function show(value: unknown): string {
+  let text: string;
+  try {
+    text = value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = String(value);
+  }
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${show(value)}`;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+/**
+ * Throws if any JSON object in `json` (already known to be valid JSON) has a repeated key.
+ * `JSON.parse` silently keeps the last duplicate, which would hide a conflicting tensor entry.
+ * Keys are compared after unescaping, so `"a"` and `"\u0061"` count as the same name.
+ */
+function assertNoDuplicateKeys(json: string): void {
+  // One entry per open container: the keys seen so far for an object, null for an array.
+  const stack: Array<Set<string> | null> = [];
+  let topLevelKey = '';
+  let expectKey = false;
+  let i = 0;
+  while (i < json.length) {
+    const c = json.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      let j = i + 1;
+      while (json.charCodeAt(j) !== 0x22) j += json.charCodeAt(j) === 0x5c /* \ */ ? 2 : 1;
+      const keys = stack.length > 0 ? stack[stack.length - 1] : null;
+      if (expectKey && keys != null) {
+        const key = JSON.parse(json.slice(i, j + 1)) as string;
+        if (keys.has(key)) {
+          throw new SafetensorsError(
+            stack.length === 1
+              ? `header: duplicate tensor name ${show(key)}`
+              : `header: duplicate key ${show(key)} inside the entry ${show(topLevelKey)}`,
+          );
+        }
+        keys.add(key);
+        if (stack.length === 1) topLevelKey = key;
+        expectKey = false;
+      }
+      i = j + 1;
+      continue;
+    }
+    if (c === 0x7b /* { */) {
+      stack.push(new Set());
+      expectKey = true;
+    } else if (c === 0x5b /* [ */) {
+      stack.push(null);
+      expectKey = false;
+    } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c /* , */) {
+      expectKey = stack.length > 0 && stack[stack.length - 1] != null;
+    }
+    i++;
+  }
+}
+
+interface EntryLayout {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** Validates one header entry against the data buffer length; returns its layout. */
+function parseEntry(name: string, info: unknown, dataLength: number): EntryLayout {
+  const where = `tensor ${show(name)}`;
+  if (!isPlainObject(info)) {
+    throw new SafetensorsError(
+      `${where}: entry must be an object {dtype, shape, data_offsets}, got ${kindOf(info)}`,
+    );
+  }
+  for (const field of ['dtype', 'shape', 'data_offsets']) {
+    if (!Object.hasOwn(info, field))
+      throw new SafetensorsError(`${where}: entry is missing the field "${field}"`);
+  }
+  const { dtype, shape, data_offsets: offsets } = info;
+  if (typeof dtype !== 'string')
+    throw new SafetensorsError(`${where}: dtype must be a string, got ${kindOf(dtype)}`);
+  if (!isDtype(dtype)) {
+    throw new SafetensorsError(
+      `${where}: unsupported dtype ${show(dtype)} (expected one of ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')})`,
+    );
+  }
+  if (!Array.isArray(shape))
+    throw new SafetensorsError(`${where}: shape must be an array, got ${kindOf(shape)}`);
+  let count = 1;
+  for (let k = 0; k < shape.length; k++) {
+    const d: unknown = shape[k];
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+      throw new SafetensorsError(
+        `${where}: shape dimension ${k} must be an integer >= 0, got ${show(d)} (shape ${show(shape)})`,
+      );
+    }
+    count *= d;
+    // Anything past the buffer size fails the span check below; stop before losing precision.
+    if (count > Number.MAX_SAFE_INTEGER) {
+      throw new SafetensorsError(`${where}: shape ${show(shape)} has too many elements`);
+    }
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2) {
+    throw new SafetensorsError(
+      `${where}: data_offsets must be an array [begin, end], got ${show(offsets)}`,
+    );
+  }
+  const [begin, end] = offsets as unknown[];
+  for (const v of [begin, end]) {
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+      throw new SafetensorsError(
+        `${where}: data_offsets must be integers >= 0, got ${show(offsets)}`,
+      );
+    }
+  }
+  const b = begin as number;
+  const e = end as number;
+  if (e < b)
+    throw new SafetensorsError(
+      `${where}: data_offsets ${show(offsets)} are reversed (end < begin)`,
+    );
+  if (e > dataLength) {
+    throw new SafetensorsError(
+      `${where}: data_offsets ${show(offsets)} run past the end of the data buffer (${dataLength} bytes)`,
+    );
+  }
+  const bytes = count * SAFETENSORS_DTYPE_BYTES[dtype];
+  if (bytes !== e - b) {
+    throw new SafetensorsError(
+      `${where}: shape ${show(shape)} of ${dtype} needs ${bytes} bytes but data_offsets ${show(offsets)} span ${e - b}`,
+    );
+  }
+  return { name, dtype, shape: shape as number[], begin: b, end: e };
+}
+
+/** Checks that the entries tile [0, dataLength) exactly; returns them sorted by offset. */
+function checkTiling(entries: EntryLayout[], dataLength: number): EntryLayout[] {
+  const sorted = [...entries].sort((x, y) => x.begin - y.begin || x.end - y.end);
+  let covered = 0;
+  let previous: EntryLayout | null = null;
+  for (const entry of sorted) {
+    if (entry.begin > covered) {
+      throw new SafetensorsError(
+        `data buffer: bytes [${covered}, ${entry.begin}) belong to no tensor (gap before tensor ${show(entry.name)})`,
+      );
+    }
+    if (entry.begin < covered && previous != null) {
+      throw new SafetensorsError(
+        `tensor ${show(entry.name)} (data_offsets [${entry.begin}, ${entry.end}]) overlaps tensor ` +
+          `${show(previous.name)} (data_offsets [${previous.begin}, ${previous.end}])`,
+      );
+    }
+    covered = entry.end;
+    previous = entry;
+  }
+  if (covered !== dataLength) {
+    throw new SafetensorsError(
+      `data buffer: ${dataLength - covered} trailing bytes after the last tensor belong to no tensor ` +
+        `(buffer is ${dataLength} bytes, tensors cover ${covered})`,
+    );
+  }
+  return sorted;
+}
+
+/**
+ * Bytes of `length` at `start` of `u8` as an ArrayBuffer region whose offset is a multiple of
+ * `elementBytes`, in host byte order: a view when possible, else a copy (unaligned offsets, or a
+ * big-endian host that needs the bytes swapped).
+ */
+function alignedRegion(
+  u8: Uint8Array,
+  start: number,
+  length: number,
+  elementBytes: number,
+): { buffer: ArrayBufferLike; byteOffset: number } {
+  const absolute = u8.byteOffset + start;
+  if (HOST_IS_LITTLE_ENDIAN && absolute % elementBytes === 0)
+    return { buffer: u8.buffer, byteOffset: absolute };
+  // Not u8.slice(): on a Node Buffer, slice() is a view, not a copy.
+  const copy = new Uint8Array(length);
+  copy.set(u8.subarray(start, start + length));
+  if (!HOST_IS_LITTLE_ENDIAN) swapBytesInPlace(copy, elementBytes);
+  return { buffer: copy.buffer, byteOffset: 0 };
+}
+
+function decodeData(u8: Uint8Array, start: number, layout: EntryLayout): SafetensorsData {
+  const size = SAFETENSORS_DTYPE_BYTES[layout.dtype];
+  const length = layout.end - layout.begin;
+  const count = length / size;
+  const { buffer, byteOffset } = alignedRegion(u8, start, length, size);
+  switch (layout.dtype) {
+    case 'F64':
+      return new Float64Array(buffer, byteOffset, count);
+    case 'F32':
+      return new Float32Array(buffer, byteOffset, count);
+    case 'F16':
+      return float16ArrayToFloat32(new Uint16Array(buffer, byteOffset, count));
+    case 'BF16':
+      return bfloat16ArrayToFloat32(new Uint16Array(buffer, byteOffset, count));
+    case 'I64':
+      return new BigInt64Array(buffer, byteOffset, count);
+    case 'I32':
+      return new Int32Array(buffer, byteOffset, count);
+    case 'I16':
+      return new Int16Array(buffer, byteOffset, count);
+    case 'I8':
+      return new Int8Array(buffer, byteOffset, count);
+    case 'U8':
+    case 'BOOL':
+      return new Uint8Array(buffer, byteOffset, count);
+  }
+}
+
+function parseMetadata(value: unknown): Record<string, string> {
+  if (value == null) return {};
+  if (!isPlainObject(value)) {
+    throw new SafetensorsError(
+      `header: __metadata__ must be an object of strings, got ${kindOf(value)}`,
+    );
+  }
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v !== 'string') {
+      throw new SafetensorsError(
+        `header: __metadata__ value of ${show(key)} must be a string, got ${kindOf(v)}`,
+      );
+    }
+  }
+  // A fresh object from JSON.parse: safe to hand out (keys like "__proto__" are own properties).
+  return value as Record<string, string>;
+}
+
+/**
+ * Parses safetensors bytes. Every malformed input (truncated file, oversized or invalid header,
+ * bad entry, unknown dtype, shape/offset mismatch, gap, overlap, duplicate name, non-string
+ * metadata) throws a {@link SafetensorsError} naming the tensor and what was expected; nothing
+ * is allocated beyond the file's size (F16/BF16 decode to float32, twice their bytes).
+ *
+ * Tensor data is a view into `bytes` when its offset is aligned (zero copy; do not overwrite
+ * `bytes` while the entries are in use) and a copy otherwise.
+ *
+ * @param bytes the whole file.
+ * @param options.maxHeaderBytes largest JSON header accepted (default 100,000,000 bytes).
+ */
+export function readSafetensors(
+  bytes: ArrayBuffer | Uint8Array,
+  options: { maxHeaderBytes?: number } = {},
+): SafetensorsFile {
+  let u8: Uint8Array;
+  if (bytes instanceof Uint8Array) u8 = bytes;
+  else if (bytes instanceof ArrayBuffer) u8 = new Uint8Array(bytes);
+  else
+    throw new SafetensorsError(
+      `readSafetensors: bytes must be an ArrayBuffer or a Uint8Array, got ${kindOf(bytes)}`,
+    );
+  const maxHeaderBytes = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+  if (!Number.isSafeInteger(maxHeaderBytes) || maxHeaderBytes <= 0) {
+    throw new SafetensorsError(
+      `readSafetensors: maxHeaderBytes must be a positive integer, got ${show(maxHeaderBytes)}`,
+    );
+  }
+  if (u8.length < 8) {
+    throw new SafetensorsError(
+      `file is ${u8.length} bytes, shorter than the 8-byte header length field`,
+    );
+  }
+  const view = new DataView(u8.buffer, u8.byteOffset, 8);
+  const headerLength = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
+  if (headerLength > maxHeaderBytes) {
+    throw new SafetensorsError(
+      `header length ${headerLength} exceeds maxHeaderBytes (${maxHeaderBytes})`,
+    );
+  }
+  if (headerLength > u8.length - 8) {
+    throw new SafetensorsError(
+      `header length ${headerLength} runs past the end of the file (${u8.length} bytes, ${u8.length - 8} after the length field)`,
+    );
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(
+      u8.subarray(8, 8 + headerLength),
+    );
+  } catch {
+    throw new SafetensorsError(`header (${headerLength} bytes) is not valid UTF-8`);
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    throw new SafetensorsError(`header is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!isPlainObject(header))
+    throw new SafetensorsError(`header must be a JSON object, got ${kindOf(header)}`);
+  assertNoDuplicateKeys(text);
+
+  const dataStart = 8 + headerLength;
+  const dataLength = u8.length - dataStart;
+  const metadata = parseMetadata(header[METADATA_KEY]);
+  const layouts: EntryLayout[] = [];
+  for (const [name, info] of Object.entries(header)) {
+    if (name !== METADATA_KEY) layouts.push(parseEntry(name, info, dataLength));
+  }
+  const tensors = new Map<string, SafetensorsEntry>();
+  for (const layout of checkTiling(layouts, dataLength)) {
+    tensors.set(layout.name, {
+      dtype: layout.dtype,
+      shape: layout.shape,
+      data: decodeData(u8, dataStart + layout.begin, layout),
+    });
+  }
+  return { tensors, metadata };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writing
+
+const FLOAT32_FAMILY: ReadonlySet<SafetensorsDtype> = new Set(['F32', 'F16', 'BF16']);
+
+/** Which typed array each dtype's `data` must be. */
+function expectedArrayName(dtype: SafetensorsDtype): string {
+  switch (dtype) {
+    case 'F32':
+    case 'F16':
+    case 'BF16':
+      return 'Float32Array';
+    case 'F64':
+      return 'Float64Array';
+    case 'I64':
+      return 'BigInt64Array';
+    case 'I32':
+      return 'Int32Array';
+    case 'I16':
+      return 'Int16Array';
+    case 'I8':
+      return 'Int8Array';
+    case 'U8':
+    case 'BOOL':
+      return 'Uint8Array';
+  }
+}
+
+function elementCount(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Little-endian bytes of a typed array (a view on little-endian hosts). */
+function littleEndianBytes(array: ArrayBufferView & { BYTES_PER_ELEMENT: number }): Uint8Array {
+  const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+  if (HOST_IS_LITTLE_ENDIAN || array.BYTES_PER_ELEMENT === 1) return bytes;
+  const copy = bytes.slice();
+  swapBytesInPlace(copy, array.BYTES_PER_ELEMENT);
+  return copy;
+}
+
+interface PreparedTensor {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  bytes: Uint8Array;
+}
+
+function encode(
+  name: string,
+  dtype: SafetensorsDtype,
+  data: SafetensorsData | ArrayLike<number>,
+): Uint8Array {
+  switch (dtype) {
+    case 'F16':
+      return littleEndianBytes(float32ArrayToFloat16(data as ArrayLike<number>));
+    case 'BF16':
+      return littleEndianBytes(float32ArrayToBfloat16(data as ArrayLike<number>));
+    case 'F32':
+      return littleEndianBytes(
+        data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>),
+      );
+    default:
+      if (!ArrayBuffer.isView(data))
+        throw new SafetensorsError(`tensor ${show(name)}: data is not a typed array`);
+      return littleEndianBytes(data as Exclude<SafetensorsData, Float32Array>);
+  }
+}
+
+function prepareTensor(
+  name: string,
+  value: tf.Tensor | SafetensorsEntry,
+  floatDtype?: 'F32' | 'F16' | 'BF16',
+): PreparedTensor {
+  const where = `tensor ${show(name)}`;
+  if (value instanceof tf.Tensor) {
+    if (value.isDisposed) throw new SafetensorsError(`${where}: the tf.Tensor is disposed`);
+    let dtype: SafetensorsDtype;
+    if (value.dtype === 'float32') dtype = floatDtype ?? 'F32';
+    else if (value.dtype === 'int32') dtype = 'I32';
+    else if (value.dtype === 'bool') dtype = 'BOOL';
+    else
+      throw new SafetensorsError(
+        `${where}: cannot write a tf.Tensor of dtype ${value.dtype} (float32, int32 or bool)`,
+      );
+    const data = value.dataSync() as Float32Array | Int32Array | Uint8Array;
+    return { dtype, shape: [...value.shape], bytes: encode(name, dtype, data) };
+  }
+  if (!isPlainObject(value)) {
+    throw new SafetensorsError(
+      `${where}: expected a tf.Tensor or a SafetensorsEntry, got ${kindOf(value)}`,
+    );
+  }
+  const { dtype, shape, data } = value;
+  if (!isDtype(dtype)) throw new SafetensorsError(`${where}: unsupported dtype ${show(dtype)}`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    throw new SafetensorsError(
+      `${where}: shape must be an array of integers >= 0, got ${show(shape)}`,
+    );
+  }
+  const arrayName = expectedArrayName(dtype);
+  // The toString tag names the typed array kind even across realms and for subclasses (Buffer).
+  const tag = Object.prototype.toString.call(data).slice(8, -1);
+  if (tag !== arrayName) {
+    throw new SafetensorsError(
+      `${where}: ${dtype} data must be a ${arrayName}, got ${ArrayBuffer.isView(data) ? tag : kindOf(data)}`,
+    );
+  }
+  if (data.length !== elementCount(shape)) {
+    throw new SafetensorsError(
+      `${where}: shape ${show(shape)} has ${elementCount(shape)} elements but data has ${data.length}`,
+    );
+  }
+  const target = floatDtype != null && FLOAT32_FAMILY.has(dtype) ? floatDtype : dtype;
+  return { dtype: target, shape: [...shape], bytes: encode(name, target, data) };
+}
+
+/**
+ * Serializes tensors to safetensors bytes: tensors in sorted name order, header padded with
+ * spaces so the data starts at a multiple of 8, data little-endian.
+ *
+ * `tf.Tensor`s are read synchronously (`dataSync`): float32 is written as `options.dtype`
+ * (F32 by default; F16 or BF16 round to nearest even, as PyTorch's casts), int32 as I32, bool as
+ * BOOL. A {@link SafetensorsEntry} keeps its own dtype, except that F32/F16/BF16 entries take
+ * `options.dtype` when it is given.
+ *
+ * @param tensors name -> tensor or entry (the name `__metadata__` is reserved).
+ * @param metadata string -> string pairs stored under `__metadata__` (e.g. `{format: 'pt'}`).
+ */
+export function writeSafetensors(
+  tensors: Record<string, tf.Tensor | SafetensorsEntry> | Map<string, tf.Tensor | SafetensorsEntry>,
+  metadata?: Record<string, string>,
+  options: { dtype?: 'F32' | 'F16' | 'BF16' } = {},
+): Uint8Array {
+  if (options.dtype != null && !FLOAT32_FAMILY.has(options.dtype)) {
+    throw new SafetensorsError(
+      `writeSafetensors: options.dtype must be 'F32', 'F16' or 'BF16', got ${show(options.dtype)}`,
+    );
+  }
+  if (tensors == null || typeof tensors !== 'object') {
+    throw new SafetensorsError(
+      `writeSafetensors: tensors must be a Map or an object, got ${kindOf(tensors)}`,
+    );
+  }
+  const pairs: Array<[string, tf.Tensor | SafetensorsEntry]> =
+    tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  pairs.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+
+  // The header is assembled as text so that any name (even "__proto__") is written verbatim.
+  const parts: string[] = [];
+  if (metadata != null) {
+    if (!isPlainObject(metadata)) {
+      throw new SafetensorsError(
+        `writeSafetensors: metadata must be an object of strings, got ${kindOf(metadata)}`,
+      );
+    }
+    const items = Object.entries(metadata).map(([key, v]) => {
+      if (typeof v !== 'string') {
+        throw new SafetensorsError(
+          `writeSafetensors: metadata value of ${show(key)} must be a string, got ${kindOf(v)}`,
+        );
+      }
+      return `${JSON.stringify(key)}:${JSON.stringify(v)}`;
+    });
+    if (items.length > 0) parts.push(`${JSON.stringify(METADATA_KEY)}:{${items.join(',')}}`);
+  }
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, value] of pairs) {
+    if (typeof name !== 'string')
+      throw new SafetensorsError(
+        `writeSafetensors: tensor names must be strings, got ${kindOf(name)}`,
+      );
+    if (name === METADATA_KEY)
+      throw new SafetensorsError(
+        `writeSafetensors: "${METADATA_KEY}" is reserved, not a tensor name`,
+      );
+    const prepared = prepareTensor(name, value, options.dtype);
+    const end = offset + prepared.bytes.length;
+    parts.push(
+      `${JSON.stringify(name)}:{"dtype":"${prepared.dtype}","shape":${JSON.stringify(prepared.shape)},"data_offsets":[${offset},${end}]}`,
+    );
+    chunks.push(prepared.bytes);
+    offset = end;
+  }
+  const headerText = `{${parts.join(',')}}`;
+  const encoded = new TextEncoder().encode(headerText);
+  const headerLength = Math.ceil(encoded.length / 8) * 8;
+  const out = new Uint8Array(8 + headerLength + offset);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, headerLength % 2 ** 32, true);
+  view.setUint32(4, Math.floor(headerLength / 2 ** 32), true);
+  out.set(encoded, 8);
+  out.fill(0x20, 8 + encoded.length, 8 + headerLength);
+  let position = 8 + headerLength;
+  for (const chunk of chunks) {
+    out.set(chunk, position);
+    position += chunk.length;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversion to tfjs
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+
+/**
+ * A tf.Tensor holding an entry's values: float32 for F64/F32/F16/BF16 (F64 is rounded), int32
+ * for I64/I32/I16/I8/U8 (I64 values must fit int32, else a {@link SafetensorsError} names the
+ * value), bool for BOOL. The caller owns (disposes) the tensor.
+ *
+ * @param name used in error messages only.
+ */
+export function entryToTensor(entry: SafetensorsEntry, name = 'entry'): tf.Tensor {
+  const where = `tensor ${show(name)}`;
+  if (
+    !isPlainObject(entry) ||
+    !isDtype(entry.dtype) ||
+    !Array.isArray(entry.shape) ||
+    !ArrayBuffer.isView(entry.data)
+  ) {
+    throw new SafetensorsError(
+      `${where}: expected a SafetensorsEntry {dtype, shape, data}, got ${kindOf(entry)}`,
+    );
+  }
+  const { dtype, shape, data } = entry;
+  if (data.length !== elementCount(shape)) {
+    throw new SafetensorsError(
+      `${where}: shape ${show(shape)} has ${elementCount(shape)} elements but data has ${data.length}`,
+    );
+  }
+  switch (dtype) {
+    case 'F32':
+    case 'F16':
+    case 'BF16':
+    case 'F64':
+      return tf.tensor(
+        data instanceof Float32Array ? data : Float32Array.from(data as Float64Array),
+        shape,
+        'float32',
+      );
+    case 'I64': {
+      const values = data as BigInt64Array;
+      const out = new Int32Array(values.length);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (v < INT32_MIN || v > INT32_MAX) {
+          throw new SafetensorsError(
+            `${where}: I64 value ${v} at flat index ${i} does not fit int32 (tfjs has no int64); range is [${INT32_MIN}, ${INT32_MAX}]`,
+          );
+        }
+        out[i] = Number(v);
+      }
+      return tf.tensor(out, shape, 'int32');
+    }
+    case 'I32':
+      return tf.tensor(data as Int32Array, shape, 'int32');
+    case 'I16':
+    case 'I8':
+    case 'U8':
+      return tf.tensor(Int32Array.from(data as Int16Array), shape, 'int32');
+    case 'BOOL':
+      return tf.tensor(
+        Uint8Array.from(data as Uint8Array, (v) => (v !== 0 ? 1 : 0)),
+        shape,
+        'bool',
+      );
+  }
+}
