@@ -50,5 +50,41 @@ export type {
 // --- weights: safetensors, PyTorch key maps, resampling (src/weights/) ---
 
 // --- analysis: attention maps, rollout, heatmaps, preprocessing (src/analysis/) ---
+export {
+  attentionMaps,
+  findVisionTransformer,
+  fuseHeads,
+  getAttention,
+  mapsFromAttentions,
+  tokenLayout,
+} from './analysis/attention';
+export type {
+  AttentionMapsOptions,
+  AttentionResult,
+  HeadReduction,
+  MapsFromAttentionsOptions,
+  QueryReduction,
+  TokenLayout,
+  ViTLike,
+} from './analysis/attention';
+export { drawToCanvas } from './analysis/canvas';
+export {
+  COLORMAP_NAMES,
+  COLORMAP_SIZE,
+  applyColormap,
+  colormapTable,
+  toRgba,
+} from './analysis/colormap';
+export type { ColormapName } from './analysis/colormap';
+export { normalizeMaps } from './analysis/normalize';
+export type { NormalizeOptions } from './analysis/normalize';
+export { heatmapToRgba, overlayHeatmap } from './analysis/overlay';
+export type { HeatmapOptions, OverlayOptions } from './analysis/overlay';
+export { preprocess, preprocessPixels } from './analysis/preprocess';
+export type { PixelSource, PreprocessOptions } from './analysis/preprocess';
+export { attentionRollout, rolloutFromAttentions, rolloutMatrix } from './analysis/rollout';
+export type { AttentionRolloutOptions, HeadFusion, RolloutOptions } from './analysis/rollout';
+export { upsampleMaps } from './analysis/upsample';
+export type { UpsampleMethod } from './analysis/upsample';
 
 // --- backends: gradient kernels filling backend gaps (src/backends/) ---
