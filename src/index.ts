@@ -48,6 +48,23 @@ export type {
 } from './models/vision_transformer';
 
 // --- weights: safetensors, PyTorch key maps, resampling (src/weights/) ---
+export {
+  bfloat16BitsToFloat32,
+  float16BitsToFloat32,
+  float32ToBfloat16Bits,
+  float32ToFloat16Bits,
+} from './weights/dtype';
+export { resamplePosEmbed, resize2d, resizeWeightMatrix } from './weights/resample';
+export type { ResamplePosEmbedOptions, ResizeMethod, ResizeOptions } from './weights/resample';
+export {
+  DEFAULT_MAX_HEADER_BYTES,
+  SAFETENSORS_DTYPE_BYTES,
+  SafetensorsError,
+  entryToTensor,
+  readSafetensors,
+  writeSafetensors,
+} from './weights/safetensors';
+export type { SafetensorsData, SafetensorsDtype, SafetensorsEntry, SafetensorsFile } from './weights/safetensors';
 
 // --- analysis: attention maps, rollout, heatmaps, preprocessing (src/analysis/) ---
 export {

@@ -6,5 +6,6 @@
 export { loadModel, saveModel } from './io/node_fs';
 
 // --- weights: Node file helpers ---
+export { readSafetensorsFile, writeSafetensorsFile } from './weights/safetensors_node';
 
 // --- analysis: PNG / image file helpers ---
