@@ -64,7 +64,12 @@ export {
   readSafetensors,
   writeSafetensors,
 } from './weights/safetensors';
-export type { SafetensorsData, SafetensorsDtype, SafetensorsEntry, SafetensorsFile } from './weights/safetensors';
+export type {
+  SafetensorsData,
+  SafetensorsDtype,
+  SafetensorsEntry,
+  SafetensorsFile,
+} from './weights/safetensors';
 
 // --- analysis: attention maps, rollout, heatmaps, preprocessing (src/analysis/) ---
 export {
