@@ -9,3 +9,12 @@ export { loadModel, saveModel } from './io/node_fs';
 export { readSafetensorsFile, writeSafetensorsFile } from './weights/safetensors_node';
 
 // --- analysis: PNG / image file helpers ---
+export {
+  decodeImage,
+  decodeImageFile,
+  encodePng,
+  saveHeatmapPng,
+  tensorToRgbaPixels,
+  writePng,
+} from './analysis/png_node';
+export type { RgbaPixels, SaveHeatmapOptions } from './analysis/png_node';

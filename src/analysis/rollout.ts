@@ -152,14 +152,18 @@ function discardLowest(fused: tf.Tensor3D, ratio: number, protectClassToken: boo
     const flat = tf.reshape(fused, [b, n * n]);
     let ranked: tf.Tensor = flat;
     if (protectClassToken) {
-      // Push [0, 0] to the top of the ranking so the k lowest never include it.
-      const isFirst = tf.oneHot(tf.zeros([b], 'int32'), n * n, 1, 0, 'bool');
-      ranked = tf.where(isFirst, tf.fill([b, n * n], Number.POSITIVE_INFINITY), flat);
+      // Push [0, 0] above every other entry so the k lowest never include it. (Not via
+      // tf.oneHot(..., 'bool'): wasm's OneHot writes 4-byte values into the 1-byte bool buffer
+      // and corrupts its heap in tfjs 4.22.)
+      const isFirst = tf.broadcastTo(tf.equal(tf.range(0, n * n, 1, 'int32'), 0), [b, n * n]);
+      const above = tf.add(tf.max(flat, 1, true), 1);
+      ranked = tf.where(isFirst, tf.broadcastTo(above, [b, n * n]), flat);
     }
     const { indices } = tf.topk(tf.neg(ranked), k); // [B, k] lowest entries of each image
-    const rows = tf.tile(tf.reshape(tf.range(0, b, 1, 'int32'), [b, 1]), [1, k]);
-    const coords = tf.stack([tf.reshape(rows, [b * k]), tf.reshape(indices, [b * k])], 1);
-    const dropped = tf.scatterND(coords, tf.ones([b * k]), [b, n * n]);
+    // Offsets of each image's entries in the flattened batch, then one 1-D scatter.
+    const offsets = tf.mul(tf.range(0, b, 1, 'int32'), tf.scalar(n * n, 'int32'));
+    const coords = tf.reshape(tf.add(indices, tf.reshape(offsets, [b, 1])), [b * k, 1]);
+    const dropped = tf.reshape(tf.scatterND(coords, tf.ones([b * k]), [b * n * n]), [b, n * n]);
     return tf.reshape(tf.mul(flat, tf.sub(1, dropped)), [b, n, n]) as tf.Tensor3D;
   });
 }
