@@ -55,7 +55,7 @@ function buildTable(name: ColormapName): Float32Array {
 
 /**
  * The 256 x 3 RGB table (values 0..1, row-major) of a colormap: `'hot'`, `'jet'` (matplotlib's
- * segment data), `'viridis'` (the published matplotlib table, sampled every 8 entries and
+ * segment data), `'viridis'` (the published matplotlib table, sampled every 4 entries and
  * interpolated linearly) or `'gray'`. Plain numbers, no tensors.
  */
 export function colormapTable(name: ColormapName): Float32Array {
