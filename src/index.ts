@@ -110,3 +110,20 @@ export { upsampleMaps } from './analysis/upsample';
 export type { UpsampleMethod } from './analysis/upsample';
 
 // --- backends: gradient kernels filling backend gaps (src/backends/) ---
+export {
+  GAP_KERNEL_NAMES,
+  ensureGradientKernels,
+  registerMissingGradientKernels,
+} from './backends/conv_grad';
+export type { GapKernelName } from './backends/conv_grad';
+
+// --- train: optimizers with PyTorch defaults pinned across backends (src/train/) ---
+export {
+  ADAMW_DEFAULT_WEIGHT_DECAY,
+  ADAM_DEFAULTS,
+  AdamW,
+  DEFAULT_NO_WEIGHT_DECAY,
+  adam,
+  adamw,
+} from './train/optimizers';
+export type { AdamOptions, AdamWOptions } from './train/optimizers';

@@ -5,6 +5,7 @@ import { initializers, layers } from '@tensorflow/tfjs-layers';
 import type { serialization } from '@tensorflow/tfjs-core';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
+import { ensureGradientKernels } from '../backends/conv_grad';
 import { ConfigError, assertInputShape, requireNonNegativeInt, requirePositiveInt } from '../errors';
 import { type BatchNormWeights, addBatchNormWeights, batchNorm } from '../layers/batch_norm';
 import { CompositeLayer } from '../layers/composite';
@@ -18,6 +19,8 @@ function kaimingFanOut() {
 
 /** `[[0,0],[p,p],[p,p],[0,0]]`-style symmetric padding as PyTorch's `padding=p`. */
 function conv(x: tf.Tensor, kernel: LayerVariable, stride: number, pad: number): tf.Tensor4D {
+  // Supplies Conv2DBackpropFilter where the backend lacks it (wasm), so the model trains there.
+  ensureGradientKernels();
   return tf.conv2d(x as tf.Tensor4D, kernel.read() as tf.Tensor4D, stride, pad);
 }
 

@@ -1,0 +1,40 @@
+import { playwright } from '@vitest/browser-playwright';
+import { defineConfig } from 'vitest/config';
+
+// Browser test run (`npm run test:browser`): the backend-facing suites that run in Node on cpu and
+// wasm (test/backends, test/train) run again in headless Debian Chromium, where
+// `describeBackends` picks webgl and webgpu (test/helpers/backends.ts). Both run on SwiftShader
+// (software GPU), which is slow: these suites keep their models tiny.
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+  // WebGPU on SwiftShader's Vulkan adapter.
+  '--enable-unsafe-webgpu',
+  '--use-webgpu-adapter=swiftshader',
+  // WebGL2 through ANGLE on SwiftShader (headless has no GPU).
+  '--use-angle=swiftshader',
+  '--enable-unsafe-swiftshader',
+];
+
+export default defineConfig({
+  test: {
+    include: process.env['VIT_TS_BROWSER_INCLUDE']?.split(',') ?? ['test/backends/**/*.test.ts', 'test/train/**/*.test.ts'],
+    exclude: ['**/*.node.test.ts', 'node_modules/**'],
+    testTimeout: 300_000,
+    hookTimeout: 300_000,
+    reporters: ['default'],
+    browser: {
+      enabled: true,
+      headless: true,
+      provider: playwright({
+        launchOptions: { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS },
+      }),
+      instances: [{ browser: 'chromium' }],
+      screenshotFailures: false,
+    },
+  },
+});
