@@ -26,7 +26,9 @@ describe('colormap tables (plain numbers)', () => {
   it('endpoints match the published matplotlib values', () => {
     const rgb = (name: 'hot' | 'jet' | 'viridis', i: number) =>
       Array.from(colormapTable(name).slice(i * 3, i * 3 + 3));
-    const close = (v: number[], e: number[]) => v.forEach((x, k) => expect(x).toBeCloseTo(e[k], 5));
+    const close = (v: number[], e: number[]) => {
+      for (let k = 0; k < 3; k++) expect(v[k]).toBeCloseTo(e[k], 5);
+    };
     close(rgb('viridis', 0), [0.267004, 0.004874, 0.329415]);
     close(rgb('viridis', 255), [0.993248, 0.906157, 0.143936]);
     close(rgb('hot', 0), [0.0416, 0, 0]);
