@@ -352,8 +352,12 @@ export function readSafetensors(
   options: { maxHeaderBytes?: number } = {},
 ): SafetensorsFile {
   let u8: Uint8Array;
-  if (bytes instanceof Uint8Array) u8 = bytes;
-  else if (bytes instanceof ArrayBuffer) u8 = new Uint8Array(bytes);
+  // Tags rather than instanceof, so buffers from another realm (iframe, worker, vm) work too.
+  const tag = Object.prototype.toString.call(bytes);
+  if (ArrayBuffer.isView(bytes))
+    u8 = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  else if (tag === '[object ArrayBuffer]' || tag === '[object SharedArrayBuffer]')
+    u8 = new Uint8Array(bytes);
   else
     throw new SafetensorsError(
       `readSafetensors: bytes must be an ArrayBuffer or a Uint8Array, got ${kindOf(bytes)}`,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runInNewContext } from 'node:vm';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -352,6 +353,11 @@ describe('readSafetensors rejects malformed files', () => {
     shifted.set(v, 1);
     expect(readSafetensors(shifted.subarray(1)).tensors.get('a')?.data.length).toBe(2);
     expect(readSafetensors(makeFile('{}')).tensors.size).toBe(0);
+    // An ArrayBuffer from another realm (instanceof ArrayBuffer is false there).
+    const foreign = runInNewContext('new ArrayBuffer(16)') as ArrayBuffer;
+    expect(foreign instanceof ArrayBuffer).toBe(false);
+    new Uint8Array(foreign).set(makeFile('{}      '));
+    expect(readSafetensors(foreign).tensors.size).toBe(0);
     expect(readSafetensors(makeFile('  {"__metadata__": null}   ')).metadata).toEqual({});
     // Unknown extra fields in an entry are ignored, as the reference implementation does.
     expect(readSafetensors(makeFile({ a: { ...f32Entry(0, 4), extra: 1 } }, 4)).tensors.size).toBe(
