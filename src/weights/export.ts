@@ -2,12 +2,11 @@
  * `exportWeights`: vit-ts models to PyTorch state dicts (timm, torchvision, Hugging Face, CIFAR
  * ResNet layouts) as safetensors bytes that `model.load_state_dict(..., strict=True)` accepts.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors';
 import { VisionTransformer } from '../models/vision_transformer';
-import { type CheckpointFormat, buildKeyMap } from './keymaps';
-import { splitToTorch } from './layouts';
-import { type WeightsTarget, resolveTarget } from './model_target';
+import { buildKeyMap, type CheckpointFormat } from './keymaps';
+import { splitArrayToTorch, splitTorchShape, torchShapeOf } from './layouts';
+import { resolveTarget, type WeightsTarget } from './model_target';
 import { type SafetensorsEntry, writeSafetensors } from './safetensors';
 
 /** Options of {@link exportWeights}. */
@@ -31,47 +30,66 @@ function layoutLimits(layer: VisionTransformer, to: CheckpointFormat): string[] 
   const out: string[] = [];
   if (to === 'torchvision' || to === 'hf') {
     const owner = to === 'hf' ? "transformers' ViT" : "torchvision's VisionTransformer";
-    if (c.globalPool !== 'token') out.push(`${owner} pools the class token (model has globalPool '${c.globalPool}')`);
-    if (c.numRegTokens > 0) out.push(`${owner} has no register tokens (model has numRegTokens ${c.numRegTokens})`);
-    if (c.initValues != null) out.push(`${owner} has no LayerScale (model has initValues ${c.initValues})`);
+    if (c.globalPool !== 'token')
+      out.push(`${owner} pools the class token (model has globalPool '${c.globalPool}')`);
+    if (c.numRegTokens > 0)
+      out.push(`${owner} has no register tokens (model has numRegTokens ${c.numRegTokens})`);
+    if (c.initValues != null)
+      out.push(`${owner} has no LayerScale (model has initValues ${c.initValues})`);
     if (!c.qkvBias) out.push(`${owner} always has q/k/v biases (model has qkvBias false)`);
   }
   if (to === 'torchvision' && c.imgSize[0] !== c.imgSize[1]) {
-    out.push(`torchvision's VisionTransformer takes square images (model has imgSize [${c.imgSize.join(', ')}])`);
+    out.push(
+      `torchvision's VisionTransformer takes square images (model has imgSize [${c.imgSize.join(', ')}])`,
+    );
   }
   return out;
 }
 
 /**
- * The model's weights as a PyTorch state dict (key -> tensor in PyTorch layout), in the model's
- * weight order. BatchNorm layers get their `num_batches_tracked` counter (int64 0) so PyTorch's
- * strict loading finds every buffer. The caller disposes the returned tensors.
+ * The model's weights as a PyTorch state dict (key -> float32 entry in PyTorch layout), in the
+ * model's weight order. BatchNorm layers get their `num_batches_tracked` counter (int64 0) so
+ * PyTorch's strict loading finds every buffer. Allocates no tensors.
  */
 export function exportStateDict(
   model: WeightsTarget,
   options: Pick<ExportWeightsOptions, 'to' | 'hfPrefix'>,
-): Map<string, tf.Tensor | SafetensorsEntry> {
+): Map<string, SafetensorsEntry> {
   const caller = 'exportWeights';
   if (options == null || typeof options !== 'object') {
-    throw new ConfigError(`${caller}: options { to: 'timm' | 'torchvision' | 'hf' | 'cifar' } are required, got ${String(options)}`);
+    throw new ConfigError(
+      `${caller}: options { to: 'timm' | 'torchvision' | 'hf' | 'cifar' } are required, got ${String(options)}`,
+    );
   }
   const target = resolveTarget(model, caller);
   const { to } = options;
   const hasHead = target.layer instanceof VisionTransformer ? target.layer.head != null : true;
   const hfPrefix = options.hfPrefix ?? (hasHead ? 'vit.' : '');
-  const { entries, unmapped } = buildKeyMap(target.family, to, [...target.weights.keys()], { hfPrefix });
+  const { entries, unmapped } = buildKeyMap(target.family, to, [...target.weights.keys()], {
+    hfPrefix,
+  });
   const limits = target.layer instanceof VisionTransformer ? layoutLimits(target.layer, to) : [];
   if (unmapped.length > 0 || limits.length > 0) {
     const parts = [...limits];
     if (unmapped.length) parts.push(`weights with no '${to}' key: ${unmapped.join(', ')}`);
-    throw new ConfigError(`${caller}: this model cannot be written in the '${to}' layout: ${parts.join('; ')}`);
+    throw new ConfigError(
+      `${caller}: this model cannot be written in the '${to}' layout: ${parts.join('; ')}`,
+    );
   }
-  const out = new Map<string, tf.Tensor | SafetensorsEntry>();
+  const out = new Map<string, SafetensorsEntry>();
   for (const e of entries) {
     const variable = target.weights.get(e.name);
     if (!variable) continue;
-    const parts = splitToTorch(variable.read(), e.layout, e.keys.length);
-    e.keys.forEach((k, i) => out.set(k, parts[i]));
+    // Typed-array path: values straight from the backend to the file, no transpose kernels.
+    const shape = variable.shape as number[];
+    const parts = splitArrayToTorch(
+      variable.read().dataSync() as Float32Array,
+      shape,
+      e.layout,
+      e.keys.length,
+    );
+    const partShape = splitTorchShape(torchShapeOf(shape, e.layout), e.keys.length);
+    e.keys.forEach((k, i) => out.set(k, { dtype: 'F32', shape: partShape, data: parts[i] }));
     for (const k of e.keys) {
       if (k.endsWith('.running_mean')) {
         const counter = `${k.slice(0, -'running_mean'.length)}num_batches_tracked`;
@@ -95,16 +113,12 @@ export function exportStateDict(
  */
 export function exportWeights(model: WeightsTarget, options: ExportWeightsOptions): Uint8Array {
   const state = exportStateDict(model, options);
-  try {
-    const { layer } = resolveTarget(model, 'exportWeights');
-    const metadata: Record<string, string> = {
-      ...(options.metadata ?? {}),
-      format: 'pt',
-      'vit_ts.layout': options.to,
-      'vit_ts.config': JSON.stringify(layer.getConfig()),
-    };
-    return writeSafetensors(state, metadata, options.dtype ? { dtype: options.dtype } : {});
-  } finally {
-    for (const v of state.values()) if (v instanceof tf.Tensor) v.dispose();
-  }
+  const { layer } = resolveTarget(model, 'exportWeights');
+  const metadata: Record<string, string> = {
+    ...(options.metadata ?? {}),
+    format: 'pt',
+    'vit_ts.layout': options.to,
+    'vit_ts.config': JSON.stringify(layer.getConfig()),
+  };
+  return writeSafetensors(state, metadata, options.dtype ? { dtype: options.dtype } : {});
 }

@@ -36,8 +36,18 @@ export interface KeyMapEntry {
   role?: 'posEmbed';
 }
 
-function rule(pattern: string, keys: string | string[], layout: TensorLayout = 'identity', role?: 'posEmbed'): KeyRule {
-  return { pattern: new RegExp(`^${pattern}$`), keys: Array.isArray(keys) ? keys : [keys], layout, ...(role ? { role } : {}) };
+function rule(
+  pattern: string,
+  keys: string | string[],
+  layout: TensorLayout = 'identity',
+  role?: 'posEmbed',
+): KeyRule {
+  return {
+    pattern: new RegExp(`^${pattern}$`),
+    keys: Array.isArray(keys) ? keys : [keys],
+    layout,
+    ...(role ? { role } : {}),
+  };
 }
 
 /** Rules of a Linear: `kernel` ([in, out] <-> [out, in]) and `bias`. */
@@ -103,13 +113,24 @@ const QKV = ['query', 'key', 'value'];
 
 /** Hugging Face transformers `ViTForImageClassification` / `ViTModel`. */
 export const HF_VIT_RULES: readonly KeyRule[] = [
-  rule('patch_embed/proj/kernel', `${HF_PREFIX}embeddings.patch_embeddings.projection.weight`, 'conv'),
+  rule(
+    'patch_embed/proj/kernel',
+    `${HF_PREFIX}embeddings.patch_embeddings.projection.weight`,
+    'conv',
+  ),
   rule('patch_embed/proj/bias', `${HF_PREFIX}embeddings.patch_embeddings.projection.bias`),
   rule('embed/cls_token', `${HF_PREFIX}embeddings.cls_token`),
   rule('embed/pos_embed', `${HF_PREFIX}embeddings.position_embeddings`, 'identity', 'posEmbed'),
   ...layerNormRules(`${B}/norm1`, `${HL}.layernorm_before`),
-  rule(`${B}/attn/qkv/kernel`, QKV.map((p) => `${HL}.attention.attention.${p}.weight`), 'linear'),
-  rule(`${B}/attn/qkv/bias`, QKV.map((p) => `${HL}.attention.attention.${p}.bias`)),
+  rule(
+    `${B}/attn/qkv/kernel`,
+    QKV.map((p) => `${HL}.attention.attention.${p}.weight`),
+    'linear',
+  ),
+  rule(
+    `${B}/attn/qkv/bias`,
+    QKV.map((p) => `${HL}.attention.attention.${p}.bias`),
+  ),
   ...linearRules(`${B}/attn/proj`, `${HL}.attention.output.dense`),
   ...layerNormRules(`${B}/norm2`, `${HL}.layernorm_after`),
   ...linearRules(`${B}/mlp/fc1`, `${HL}.intermediate.dense`),
@@ -144,7 +165,11 @@ export const CIFAR_RESNET_RULES: readonly KeyRule[] = [
 
 const RULES: Record<ModelFamily, Partial<Record<CheckpointFormat, readonly KeyRule[]>>> = {
   vit: { timm: TIMM_VIT_RULES, torchvision: TORCHVISION_VIT_RULES, hf: HF_VIT_RULES },
-  resnet: { torchvision: TORCHVISION_RESNET_RULES, timm: TORCHVISION_RESNET_RULES, cifar: CIFAR_RESNET_RULES },
+  resnet: {
+    torchvision: TORCHVISION_RESNET_RULES,
+    timm: TORCHVISION_RESNET_RULES,
+    cifar: CIFAR_RESNET_RULES,
+  },
 };
 
 /**
@@ -163,8 +188,12 @@ export function rulesFor(family: ModelFamily, format: CheckpointFormat): readonl
   const byFormat = RULES[family];
   const rules = byFormat?.[format];
   if (!rules) {
-    const known = Object.keys(byFormat ?? {}).map((f) => `'${f}'`).join(', ');
-    throw new ConfigError(`weights: format '${String(format)}' has no key map for a ${family} model; expected one of ${known}`);
+    const known = Object.keys(byFormat ?? {})
+      .map((f) => `'${f}'`)
+      .join(', ');
+    throw new ConfigError(
+      `weights: format '${String(format)}' has no key map for a ${family} model; expected one of ${known}`,
+    );
   }
   return rules;
 }
@@ -179,7 +208,9 @@ export function mapWeightName(
     const m = r.pattern.exec(name);
     if (!m) continue;
     const keys = r.keys.map((tpl) =>
-      tpl.replace(/\$(\d)/g, (_, i: string) => m[Number(i)] ?? '').replace(HF_PREFIX, options.hfPrefix ?? ''),
+      tpl
+        .replace(/\$(\d)/g, (_, i: string) => m[Number(i)] ?? '')
+        .replace(HF_PREFIX, options.hfPrefix ?? ''),
     );
     return { name, keys, layout: r.layout, ...(r.role ? { role: r.role } : {}) };
   }

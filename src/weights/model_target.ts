@@ -26,7 +26,9 @@ export function resolveTarget(target: WeightsTarget, caller: string): ResolvedTa
   if (target instanceof VisionTransformer || target instanceof ResNet18) {
     layer = target;
   } else if (target instanceof LayersModel) {
-    const found = target.layers.filter((l) => l instanceof VisionTransformer || l instanceof ResNet18);
+    const found = target.layers.filter(
+      (l) => l instanceof VisionTransformer || l instanceof ResNet18,
+    );
     if (found.length !== 1) {
       throw new ConfigError(
         `${caller}: model must hold exactly one VisionTransformer or ResNet18 layer, found ${found.length} ` +
@@ -35,7 +37,8 @@ export function resolveTarget(target: WeightsTarget, caller: string): ResolvedTa
     }
     layer = found[0] as VisionTransformer | ResNet18;
   } else {
-    const kind = target == null ? String(target) : (target as object).constructor?.name ?? typeof target;
+    const kind =
+      target == null ? String(target) : ((target as object).constructor?.name ?? typeof target);
     throw new ConfigError(
       `${caller}: model must be a tf.LayersModel from createViT / createResNet18, a VisionTransformer or a ResNet18 layer, got ${kind}`,
     );

@@ -1,0 +1,148 @@
+/**
+ * `vitConfigFromCheckpoint`: the ViT architecture a checkpoint was saved from, read off its
+ * key names and tensor shapes, so that the matching model can be built before loading.
+ */
+import { ConfigError } from '../errors';
+import { VIT_PRESETS } from '../models/presets';
+import type { ViTConfig } from '../models/vision_transformer';
+import { type CheckpointFormat, mapWeightName, rulesFor } from './keymaps';
+import { type CheckpointSource, normalizeSource, SOURCE_NORM_EPS } from './load';
+
+/** Options of {@link vitConfigFromCheckpoint}. */
+export interface ViTConfigFromCheckpointOptions {
+  /** Key layout of the checkpoint. */
+  from: Exclude<CheckpointFormat, 'cifar'>;
+  /**
+   * Attention heads. Weights do not record it: when omitted it is read from vit-ts export
+   * metadata (`vit_ts.config`), else taken from the timm preset of the same width (192 -> 3,
+   * 384 -> 6, 768 -> 12, 1024 -> 16, 1280 -> 16); other widths must pass it.
+   */
+  numHeads?: number;
+  /** Image size; needed only when the position embedding's grid is not square. */
+  imgSize?: number | [number, number];
+}
+
+/**
+ * Infers `embedDim`, `depth`, `numHeads`, `patchSize`, `imgSize` (patch grid x patch size),
+ * `inChans`, `numClasses` (0 without a head), `mlpRatio`, `qkvBias`, `numRegTokens`,
+ * `globalPool` (timm `fc_norm` = `'avg'`), LayerScale and `normEps` (1e-12 for `'hf'`, 1e-6
+ * otherwise) from a checkpoint. Pure apart from parsing bytes: allocates no tensors.
+ *
+ * @example
+ * const ckpt = readSafetensors(bytes);
+ * const model = createViT(vitConfigFromCheckpoint(ckpt, { from: 'hf' }));
+ * loadPretrained(model, ckpt, { from: 'hf' });
+ */
+export function vitConfigFromCheckpoint(
+  source: CheckpointSource,
+  options: ViTConfigFromCheckpointOptions,
+): ViTConfig {
+  const caller = 'vitConfigFromCheckpoint';
+  if (options == null || typeof options !== 'object') {
+    throw new ConfigError(
+      `${caller}: options { from: 'timm' | 'torchvision' | 'hf' } are required, got ${String(options)}`,
+    );
+  }
+  const { from } = options;
+  const rules = rulesFor('vit', from);
+  const { tensors, metadata } = normalizeSource(source, caller);
+  const hfPrefix =
+    from === 'hf' && [...tensors.keys()].some((k) => k.startsWith('vit.')) ? 'vit.' : '';
+  const keyOf = (name: string) => mapWeightName(rules, name, { hfPrefix })?.keys[0] ?? '';
+  const shapeOf = (name: string) => tensors.get(keyOf(name))?.shape ?? null;
+  const need = (name: string): number[] => {
+    const s = shapeOf(name);
+    if (!s)
+      throw new ConfigError(
+        `${caller}: the checkpoint has no '${keyOf(name)}' (${from} layout); is it a ${from} ViT?`,
+      );
+    return s;
+  };
+
+  const proj = need('patch_embed/proj/kernel'); // [D, C, ph, pw]
+  if (proj.length !== 4)
+    throw new ConfigError(
+      `${caller}: '${keyOf('patch_embed/proj/kernel')}' must be [D, C, ph, pw], got [${proj}]`,
+    );
+  const [embedDim, inChans, ph, pw] = proj;
+  let depth = 0;
+  while (shapeOf(`blocks/${depth}/norm1/gamma`)) depth++;
+  if (depth === 0)
+    throw new ConfigError(
+      `${caller}: no transformer block found (no '${keyOf('blocks/0/norm1/gamma')}')`,
+    );
+  const fc1 = need('blocks/0/mlp/fc1/kernel'); // [hidden, D]
+  const regShape = shapeOf('embed/reg_token');
+  const numRegTokens = regShape ? regShape[1] : 0;
+  const classToken = shapeOf('embed/cls_token') != null;
+  const pos = need('embed/pos_embed'); // [1, P + N, D]
+  const numPatches = pos[1] - (classToken ? 1 : 0) - numRegTokens;
+  let imgSize: [number, number];
+  if (options.imgSize != null) {
+    imgSize = Array.isArray(options.imgSize)
+      ? [options.imgSize[0], options.imgSize[1]]
+      : [options.imgSize, options.imgSize];
+    if ((imgSize[0] / ph) * (imgSize[1] / pw) !== numPatches) {
+      throw new ConfigError(
+        `${caller}: imgSize [${imgSize}] with patch [${ph}, ${pw}] gives ${(imgSize[0] / ph) * (imgSize[1] / pw)} patches, the checkpoint has ${numPatches}`,
+      );
+    }
+  } else {
+    const g = Math.round(Math.sqrt(numPatches));
+    if (g * g !== numPatches) {
+      throw new ConfigError(
+        `${caller}: ${numPatches} patch tokens are not a square grid; pass options.imgSize [height, width]`,
+      );
+    }
+    imgSize = [g * ph, g * pw];
+  }
+  const head = shapeOf('head/kernel'); // [C, D]
+  const config: ViTConfig = {
+    imgSize: imgSize[0] === imgSize[1] ? imgSize[0] : imgSize,
+    patchSize: ph === pw ? ph : [ph, pw],
+    inChans,
+    embedDim,
+    depth,
+    numHeads: headsOf(embedDim, options.numHeads, metadata, caller),
+    mlpRatio: fc1[0] / embedDim,
+    qkvBias: shapeOf('blocks/0/attn/qkv/bias') != null,
+    classToken,
+    numRegTokens,
+    numClasses: head ? head[0] : 0,
+    globalPool: shapeOf('fc_norm/gamma') ? 'avg' : 'token',
+    normEps: SOURCE_NORM_EPS[from],
+  };
+  // The value is overwritten by the checkpoint; it only switches LayerScale on.
+  if (shapeOf('blocks/0/ls1/gamma')) config.initValues = 1;
+  return config;
+}
+
+function headsOf(
+  embedDim: number,
+  explicit: number | undefined,
+  metadata: Record<string, string>,
+  caller: string,
+): number {
+  if (explicit != null) {
+    if (!Number.isInteger(explicit) || explicit <= 0 || embedDim % explicit !== 0) {
+      throw new ConfigError(
+        `${caller}: numHeads must be a positive divisor of embedDim ${embedDim}, got ${String(explicit)}`,
+      );
+    }
+    return explicit;
+  }
+  const saved = metadata['vit_ts.config'];
+  if (saved) {
+    try {
+      const h = (JSON.parse(saved) as { numHeads?: unknown }).numHeads;
+      if (typeof h === 'number') return h;
+    } catch {
+      // Not vit-ts metadata: fall through to the preset table.
+    }
+  }
+  const preset = Object.values(VIT_PRESETS).find((p) => p.config.embedDim === embedDim);
+  if (preset) return preset.config.numHeads;
+  throw new ConfigError(
+    `${caller}: the number of heads is not stored in the weights and embedDim ${embedDim} matches no timm preset; pass options.numHeads`,
+  );
+}
