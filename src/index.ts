@@ -70,6 +70,30 @@ export type {
   SafetensorsEntry,
   SafetensorsFile,
 } from './weights/safetensors';
+export { vitConfigFromCheckpoint } from './weights/checkpoint_config';
+export type { ViTConfigFromCheckpointOptions } from './weights/checkpoint_config';
+export { exportStateDict, exportWeights } from './weights/export';
+export type { ExportWeightsOptions } from './weights/export';
+export {
+  CIFAR_RESNET_RULES,
+  HF_VIT_RULES,
+  IGNORED_KEYS,
+  TIMM_VIT_RULES,
+  TORCHVISION_RESNET_RULES,
+  TORCHVISION_VIT_RULES,
+  buildKeyMap,
+  mapWeightName,
+} from './weights/keymaps';
+export type { CheckpointFormat, KeyMapEntry, KeyRule, ModelFamily } from './weights/keymaps';
+export type { TensorLayout } from './weights/layouts';
+export { CheckpointError, loadPretrained } from './weights/load';
+export type {
+  CheckpointSource,
+  LoadPretrainedOptions,
+  LoadReport,
+  ShapeMismatch,
+} from './weights/load';
+export type { WeightsTarget } from './weights/model_target';
 
 // --- analysis: attention maps, rollout, heatmaps, preprocessing (src/analysis/) ---
 export {

@@ -7,6 +7,7 @@ export { loadModel, saveModel } from './io/node_fs';
 
 // --- weights: Node file helpers ---
 export { readSafetensorsFile, writeSafetensorsFile } from './weights/safetensors_node';
+export { exportWeightsFile, loadPretrainedFile } from './weights/load_node';
 
 // --- analysis: PNG / image file helpers ---
 export {
