@@ -21,6 +21,8 @@ const CHROMIUM_ARGS = [
 ];
 
 export default defineConfig({
+  // `VIT_TS_BACKENDS=webgpu npm run test:browser` narrows the matrix (read by test/helpers/backends.ts).
+  define: { __VIT_TS_BACKENDS__: JSON.stringify(process.env['VIT_TS_BACKENDS'] ?? '') },
   test: {
     include: process.env['VIT_TS_BROWSER_INCLUDE']?.split(',') ?? ['test/backends/**/*.test.ts', 'test/train/**/*.test.ts'],
     exclude: ['**/*.node.test.ts', 'node_modules/**'],
