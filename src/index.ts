@@ -122,6 +122,8 @@ export {
   toRgba,
 } from './analysis/colormap';
 export type { ColormapName } from './analysis/colormap';
+export { composeFigure, drawText } from './analysis/figure';
+export type { FigureOptions, FigurePanel, RgbaImage } from './analysis/figure';
 export { normalizeMaps } from './analysis/normalize';
 export type { NormalizeOptions } from './analysis/normalize';
 export { heatmapToRgba, overlayHeatmap } from './analysis/overlay';
