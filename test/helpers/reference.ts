@@ -12,8 +12,19 @@ export function erf(x: number): number {
     Math.exp(
       -z * z -
         1.26551223 +
-        t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 +
-          t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 +
+                            t *
+                              (-1.13520398 +
+                                t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
     );
   return x >= 0 ? 1 - r : r - 1;
 }
@@ -21,7 +32,14 @@ export function erf(x: number): number {
 export const geluRef = (x: number) => 0.5 * x * (1 + erf(x / Math.SQRT2));
 
 /** y[i, o] = sum_k x[i, k] * w[k, o] + b[o], row-major flat arrays. */
-export function matmulRef(x: ArrayLike<number>, rows: number, inDim: number, w: ArrayLike<number>, outDim: number, b?: ArrayLike<number>): Float64Array {
+export function matmulRef(
+  x: ArrayLike<number>,
+  rows: number,
+  inDim: number,
+  w: ArrayLike<number>,
+  outDim: number,
+  b?: ArrayLike<number>,
+): Float64Array {
   const y = new Float64Array(rows * outDim);
   for (let i = 0; i < rows; i++) {
     for (let o = 0; o < outDim; o++) {
@@ -34,7 +52,14 @@ export function matmulRef(x: ArrayLike<number>, rows: number, inDim: number, w: 
 }
 
 /** LayerNorm over the last axis of a [rows, dim] array. */
-export function layerNormRef(x: ArrayLike<number>, rows: number, dim: number, g: ArrayLike<number>, b: ArrayLike<number>, eps: number): Float64Array {
+export function layerNormRef(
+  x: ArrayLike<number>,
+  rows: number,
+  dim: number,
+  g: ArrayLike<number>,
+  b: ArrayLike<number>,
+  eps: number,
+): Float64Array {
   const y = new Float64Array(rows * dim);
   for (let i = 0; i < rows; i++) {
     let mean = 0;
@@ -43,7 +68,8 @@ export function layerNormRef(x: ArrayLike<number>, rows: number, dim: number, g:
     let v = 0;
     for (let k = 0; k < dim; k++) v += (x[i * dim + k] - mean) ** 2;
     v /= dim;
-    for (let k = 0; k < dim; k++) y[i * dim + k] = ((x[i * dim + k] - mean) / Math.sqrt(v + eps)) * g[k] + b[k];
+    for (let k = 0; k < dim; k++)
+      y[i * dim + k] = ((x[i * dim + k] - mean) / Math.sqrt(v + eps)) * g[k] + b[k];
   }
   return y;
 }
@@ -53,8 +79,14 @@ export function layerNormRef(x: ArrayLike<number>, rows: number, dim: number, g:
  * Returns the output [n, d] and the probabilities [h, n, n].
  */
 export function attentionRef(
-  x: ArrayLike<number>, n: number, d: number, h: number,
-  wqkv: ArrayLike<number>, bqkv: ArrayLike<number>, wproj: ArrayLike<number>, bproj: ArrayLike<number>,
+  x: ArrayLike<number>,
+  n: number,
+  d: number,
+  h: number,
+  wqkv: ArrayLike<number>,
+  bqkv: ArrayLike<number>,
+  wproj: ArrayLike<number>,
+  bproj: ArrayLike<number>,
 ): { out: Float64Array; probs: Float64Array } {
   const hd = d / h;
   const qkv = matmulRef(x, n, d, wqkv, 3 * d, bqkv);
@@ -67,7 +99,8 @@ export function attentionRef(
       let max = -Infinity;
       for (let j = 0; j < n; j++) {
         let s = 0;
-        for (let c = 0; c < hd; c++) s += qkv[i * 3 * d + head * hd + c] * qkv[j * 3 * d + d + head * hd + c];
+        for (let c = 0; c < hd; c++)
+          s += qkv[i * 3 * d + head * hd + c] * qkv[j * 3 * d + d + head * hd + c];
         row[j] = s * scale;
         max = Math.max(max, row[j]);
       }
@@ -79,7 +112,8 @@ export function attentionRef(
       for (let j = 0; j < n; j++) probs[head * n * n + i * n + j] = row[j] / sum;
       for (let c = 0; c < hd; c++) {
         let s = 0;
-        for (let j = 0; j < n; j++) s += probs[head * n * n + i * n + j] * qkv[j * 3 * d + 2 * d + head * hd + c];
+        for (let j = 0; j < n; j++)
+          s += probs[head * n * n + i * n + j] * qkv[j * 3 * d + 2 * d + head * hd + c];
         ctx[i * d + head * hd + c] = s;
       }
     }

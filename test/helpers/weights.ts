@@ -21,6 +21,9 @@ export function randomizeWeights(weights: LayerVariable[], seed = 1, std = 0.2):
 /** Reads a weight by the end of its name (e.g. `attn/qkv/kernel`). */
 export function weightBySuffix(weights: LayerVariable[], suffix: string): Float32Array {
   const w = weights.find((x) => x.originalName.endsWith(suffix));
-  if (!w) throw new Error(`no weight ending in ${suffix}; have ${weights.map((x) => x.originalName).join(', ')}`);
+  if (!w)
+    throw new Error(
+      `no weight ending in ${suffix}; have ${weights.map((x) => x.originalName).join(', ')}`,
+    );
   return w.read().dataSync() as Float32Array;
 }

@@ -2,7 +2,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { expect, it } from 'vitest';
 import {
-  ConfigError, InputShapeError, LayerNorm, MLP, MultiHeadAttention, PatchEmbed, TransformerBlock, ViTEmbedding,
+  ConfigError,
+  InputShapeError,
+  LayerNorm,
+  MLP,
+  MultiHeadAttention,
+  PatchEmbed,
+  TransformerBlock,
+  ViTEmbedding,
 } from '../../src/index';
 import { describeBackends } from '../helpers/backends';
 import { attentionRef, geluRef, layerNormRef, matmulRef, maxDiff } from '../helpers/reference';
@@ -19,14 +26,19 @@ describeBackends('building blocks against plain-JS references', () => {
     randomizeWeights(pe.weights, 3);
     const y2 = pe.apply(x) as tf.Tensor;
     // Independent path: tfjs' own convolution with kernel = stride = patch.
-    const conv = tf.add(tf.conv2d(x as tf.Tensor4D, pe.weights[0].read() as tf.Tensor4D, 4, 'valid'), pe.weights[1].read());
+    const conv = tf.add(
+      tf.conv2d(x as tf.Tensor4D, pe.weights[0].read() as tf.Tensor4D, 4, 'valid'),
+      pe.weights[1].read(),
+    );
     expect(maxDiff(y2.dataSync(), tf.reshape(conv, [2, 6, 5]).dataSync())).toBeLessThan(1e-5);
     // First token of image 0 by hand: the top-left 4x4x2 patch dotted with the kernel.
     const xs = x.dataSync();
     const k = pe.weights[0].read().dataSync();
     const b = pe.weights[1].read().dataSync();
     let s = b[0];
-    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) for (let c = 0; c < 2; c++) s += xs[(i * 12 + j) * 2 + c] * k[((i * 4 + j) * 2 + c) * 5];
+    for (let i = 0; i < 4; i++)
+      for (let j = 0; j < 4; j++)
+        for (let c = 0; c < 2; c++) s += xs[(i * 12 + j) * 2 + c] * k[((i * 4 + j) * 2 + c) * 5];
     expect(Math.abs(y2.dataSync()[0] - s)).toBeLessThan(1e-5);
     tf.dispose([x, y, y2, conv]);
   });
@@ -44,9 +56,13 @@ describeBackends('building blocks against plain-JS references', () => {
     const xs = x.dataSync();
     for (let b = 0; b < 2; b++) {
       for (let c = 0; c < 3; c++) expect(ys[b * 15 + c]).toBeCloseTo(cls[c] + pos[c], 5);
-      for (let t = 0; t < 4; t++) for (let c = 0; c < 3; c++) {
-        expect(ys[b * 15 + (t + 1) * 3 + c]).toBeCloseTo(xs[b * 12 + t * 3 + c] + pos[(t + 1) * 3 + c], 5);
-      }
+      for (let t = 0; t < 4; t++)
+        for (let c = 0; c < 3; c++) {
+          expect(ys[b * 15 + (t + 1) * 3 + c]).toBeCloseTo(
+            xs[b * 12 + t * 3 + c] + pos[(t + 1) * 3 + c],
+            5,
+          );
+        }
     }
     tf.dispose([x, y]);
   });
@@ -64,9 +80,22 @@ describeBackends('building blocks against plain-JS references', () => {
     const w = (s: string) => weightBySuffix(attn.weights, s);
     const xs = x.dataSync();
     for (let b = 0; b < 2; b++) {
-      const ref = attentionRef(xs.subarray(b * n * d, (b + 1) * n * d), n, d, h, w('qkv/kernel'), w('qkv/bias'), w('proj/kernel'), w('proj/bias'));
-      expect(maxDiff(y.dataSync().subarray(b * n * d, (b + 1) * n * d), ref.out)).toBeLessThan(1e-4);
-      expect(maxDiff(attention.dataSync().subarray(b * h * n * n, (b + 1) * h * n * n), ref.probs)).toBeLessThan(1e-5);
+      const ref = attentionRef(
+        xs.subarray(b * n * d, (b + 1) * n * d),
+        n,
+        d,
+        h,
+        w('qkv/kernel'),
+        w('qkv/bias'),
+        w('proj/kernel'),
+        w('proj/bias'),
+      );
+      expect(maxDiff(y.dataSync().subarray(b * n * d, (b + 1) * n * d), ref.out)).toBeLessThan(
+        1e-4,
+      );
+      expect(
+        maxDiff(attention.dataSync().subarray(b * h * n * n, (b + 1) * h * n * n), ref.probs),
+      ).toBeLessThan(1e-5);
     }
     tf.dispose([x, y, output, attention]);
   });
@@ -91,7 +120,14 @@ describeBackends('building blocks against plain-JS references', () => {
     ln.apply(x);
     randomizeWeights(ln.weights, 11);
     const y = ln.apply(x) as tf.Tensor;
-    const ref = layerNormRef(x.dataSync(), 4, 8, weightBySuffix(ln.weights, 'gamma'), weightBySuffix(ln.weights, 'beta'), 1e-6);
+    const ref = layerNormRef(
+      x.dataSync(),
+      4,
+      8,
+      weightBySuffix(ln.weights, 'gamma'),
+      weightBySuffix(ln.weights, 'beta'),
+      1e-6,
+    );
     expect(maxDiff(y.dataSync(), ref)).toBeLessThan(2e-4);
     tf.dispose([x, y]);
   });
@@ -105,11 +141,32 @@ describeBackends('building blocks against plain-JS references', () => {
     const y = block.apply(x) as tf.Tensor;
     const w = (s: string) => weightBySuffix(block.weights, s);
     const xs = Float64Array.from(x.dataSync());
-    const a = attentionRef(layerNormRef(xs, n, d, w('norm1/gamma'), w('norm1/beta'), 1e-6), n, d, h, w('qkv/kernel'), w('qkv/bias'), w('attn/proj/kernel'), w('attn/proj/bias')).out;
+    const a = attentionRef(
+      layerNormRef(xs, n, d, w('norm1/gamma'), w('norm1/beta'), 1e-6),
+      n,
+      d,
+      h,
+      w('qkv/kernel'),
+      w('qkv/bias'),
+      w('attn/proj/kernel'),
+      w('attn/proj/bias'),
+    ).out;
     const x1 = xs.map((v, i) => v + a[i]);
-    const hdn = matmulRef(layerNormRef(x1, n, d, w('norm2/gamma'), w('norm2/beta'), 1e-6), n, d, w('fc1/kernel'), 2 * d, w('fc1/bias')).map(geluRef);
+    const hdn = matmulRef(
+      layerNormRef(x1, n, d, w('norm2/gamma'), w('norm2/beta'), 1e-6),
+      n,
+      d,
+      w('fc1/kernel'),
+      2 * d,
+      w('fc1/bias'),
+    ).map(geluRef);
     const m = matmulRef(hdn, n, 2 * d, w('fc2/kernel'), d, w('fc2/bias'));
-    expect(maxDiff(y.dataSync(), x1.map((v, i) => v + m[i]))).toBeLessThan(1e-4);
+    expect(
+      maxDiff(
+        y.dataSync(),
+        x1.map((v, i) => v + m[i]),
+      ),
+    ).toBeLessThan(1e-4);
     const { output, attention } = block.callWithAttention(x);
     expect(maxDiff(output.dataSync(), y.dataSync())).toBe(0);
     expect(attention.shape).toEqual([1, h, n, n]);
@@ -135,7 +192,13 @@ describeBackends('blocks inside user models', () => {
   it('work in tf.sequential and in a functional CNN -> tokens -> transformer model', async () => {
     const seq = tfl.sequential({
       layers: [
-        new PatchEmbed({ imgSize: 8, patchSize: 4, inChans: 3, embedDim: 8, batchInputShape: [null, 8, 8, 3] } as never),
+        new PatchEmbed({
+          imgSize: 8,
+          patchSize: 4,
+          inChans: 3,
+          embedDim: 8,
+          batchInputShape: [null, 8, 8, 3],
+        } as never),
         new ViTEmbedding({ numPatches: 4, embedDim: 8 }),
         new TransformerBlock({ dim: 8, numHeads: 2 }),
       ],
@@ -144,9 +207,13 @@ describeBackends('blocks inside user models', () => {
     expect(y.shape).toEqual([2, 5, 8]);
     // A user CNN produces a feature map; a reshape turns it into tokens for our blocks.
     const inp = tfl.input({ shape: [16, 16, 3] });
-    const feat = tfl.layers.conv2d({ filters: 8, kernelSize: 3, strides: 4, padding: 'same' }).apply(inp) as tfl.SymbolicTensor;
+    const feat = tfl.layers
+      .conv2d({ filters: 8, kernelSize: 3, strides: 4, padding: 'same' })
+      .apply(inp) as tfl.SymbolicTensor;
     const tokens = tfl.layers.reshape({ targetShape: [16, 8] }).apply(feat) as tfl.SymbolicTensor;
-    const z = new TransformerBlock({ dim: 8, numHeads: 4 }).apply(new ViTEmbedding({ numPatches: 16, embedDim: 8 }).apply(tokens)) as tfl.SymbolicTensor;
+    const z = new TransformerBlock({ dim: 8, numHeads: 4 }).apply(
+      new ViTEmbedding({ numPatches: 16, embedDim: 8 }).apply(tokens),
+    ) as tfl.SymbolicTensor;
     const m = tfl.model({ inputs: inp, outputs: z });
     expect(m.outputs[0].shape).toEqual([null, 17, 8]);
     // conv (3*3*3*8 + 8) + cls/pos (8 + 17*8) + block (12*64 + 13*8)
@@ -159,12 +226,22 @@ describeBackends('blocks inside user models', () => {
 
 describeBackends('clear errors', () => {
   it('bad configs throw at construction, naming the argument', () => {
-    expect(() => new MultiHeadAttention({ dim: 10, numHeads: 3 })).toThrow(/dim \(10\) must be divisible by numHeads \(3\)/);
+    expect(() => new MultiHeadAttention({ dim: 10, numHeads: 3 })).toThrow(
+      /dim \(10\) must be divisible by numHeads \(3\)/,
+    );
     expect(() => new TransformerBlock({ dim: 10, numHeads: 4 })).toThrow(ConfigError);
-    expect(() => new PatchEmbed({ imgSize: 30, patchSize: 16 })).toThrow(/imgSize \[30, 30\] must be divisible by patchSize \[16, 16\]/);
-    expect(() => new PatchEmbed({ embedDim: 0 })).toThrow(/embedDim must be a positive integer, got 0/);
-    expect(() => new PatchEmbed({ patchSize: -4 })).toThrow(/patchSize \(height\) must be a positive integer, got -4/);
-    expect(() => new MLP({ inFeatures: 4, drop: 1.5 })).toThrow(/drop must be a number in \[0, 1\), got 1.5/);
+    expect(() => new PatchEmbed({ imgSize: 30, patchSize: 16 })).toThrow(
+      /imgSize \[30, 30\] must be divisible by patchSize \[16, 16\]/,
+    );
+    expect(() => new PatchEmbed({ embedDim: 0 })).toThrow(
+      /embedDim must be a positive integer, got 0/,
+    );
+    expect(() => new PatchEmbed({ patchSize: -4 })).toThrow(
+      /patchSize \(height\) must be a positive integer, got -4/,
+    );
+    expect(() => new MLP({ inFeatures: 4, drop: 1.5 })).toThrow(
+      /drop must be a number in \[0, 1\), got 1.5/,
+    );
   });
 
   it('bad inputs throw at call naming expected and received shapes', () => {
@@ -173,12 +250,16 @@ describeBackends('clear errors', () => {
     const wrongChannels = tf.zeros([1, 8, 8, 1]);
     const wrongSize = tf.zeros([1, 12, 8, 3]);
     expect(() => pe.apply(wrongRank)).toThrow(InputShapeError);
-    expect(() => pe.apply(wrongRank)).toThrow(/expected input of shape \[null, 8, 8, 3\].*got \[8, 8, 3\]/);
+    expect(() => pe.apply(wrongRank)).toThrow(
+      /expected input of shape \[null, 8, 8, 3\].*got \[8, 8, 3\]/,
+    );
     expect(() => pe.apply(wrongChannels)).toThrow(/got \[1, 8, 8, 1\]/);
     expect(() => pe.apply(wrongSize)).toThrow(/got \[1, 12, 8, 3\]/);
     const attn = new MultiHeadAttention({ dim: 8, numHeads: 2 });
     const bad = tf.zeros([1, 3, 6]);
-    expect(() => attn.apply(bad)).toThrow(/MultiHeadAttention: expected input of shape \[null, null, 8\].*got \[1, 3, 6\]/);
+    expect(() => attn.apply(bad)).toThrow(
+      /MultiHeadAttention: expected input of shape \[null, null, 8\].*got \[1, 3, 6\]/,
+    );
     tf.dispose([wrongRank, wrongChannels, wrongSize, bad]);
   });
 });

@@ -1,0 +1,77 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { expect, it } from 'vitest';
+import { createResNet18, createViT } from '../../src/index';
+import { loadModel, saveModel } from '../../src/node';
+import { describeBackends, maxAbsDiff } from '../helpers/backends';
+import { randomizeWeights } from '../helpers/weights';
+
+async function memoryRoundTrip(model: tfl.LayersModel): Promise<tfl.LayersModel> {
+  let artifacts: tf.io.ModelArtifacts | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!artifacts) throw new Error('nothing saved');
+  return tfl.loadLayersModel(tf.io.fromMemory(artifacts));
+}
+
+const names = (m: tfl.LayersModel) => m.weights.map((w) => w.originalName);
+
+describeBackends('save / load round trips', () => {
+  it('ViT through tf.io.withSaveHandler / fromMemory: same outputs, names and config', async () => {
+    const m = createViT({
+      imgSize: 16,
+      patchSize: 4,
+      embedDim: 12,
+      depth: 2,
+      numHeads: 3,
+      numClasses: 4,
+      initValues: 0.1,
+      numRegTokens: 1,
+    });
+    randomizeWeights(m.weights, 31);
+    const x = tf.randomNormal([2, 16, 16, 3], 0, 1, 'float32', 2);
+    const y1 = m.predict(x) as tf.Tensor;
+    const m2 = await memoryRoundTrip(m);
+    const y2 = m2.predict(x) as tf.Tensor;
+    expect(maxAbsDiff(y1, y2)).toBe(0);
+    expect(names(m2)).toEqual(names(m));
+    expect(m2.layers[1].getConfig()).toEqual(m.layers[1].getConfig());
+    expect(m2.countParams()).toBe(m.countParams());
+    tf.dispose([x, y1, y2]);
+    m.dispose();
+    m2.dispose();
+  });
+
+  it('ResNet18 (CIFAR) through saveModel / loadModel on disk keeps running statistics', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vit-ts-'));
+    try {
+      const m = createResNet18({ numClasses: 3, stem: 'cifar', imgSize: 8 });
+      randomizeWeights(m.weights, 41, 0.1);
+      const x = tf.randomNormal([1, 8, 8, 3], 0, 1, 'float32', 3);
+      const y1 = m.predict(x) as tf.Tensor;
+      await saveModel(m, dir);
+      const m2 = await loadModel(dir);
+      const y2 = m2.predict(x) as tf.Tensor;
+      expect(maxAbsDiff(y1, y2)).toBe(0);
+      expect(names(m2)).toEqual(names(m));
+      tf.dispose([x, y1, y2]);
+      m.dispose();
+      m2.dispose();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('loadModel reports a missing or broken directory clearly', async () => {
+    await expect(loadModel('/nonexistent/vit-ts-model')).rejects.toThrow(
+      /loadModel: cannot read \/nonexistent\/vit-ts-model\/model.json/,
+    );
+  });
+});
