@@ -160,7 +160,7 @@ async function main(): Promise<void> {
   );
   await writePng(out, figure);
   console.log(
-    `${trained ? 'trained' : 'random-init'} model, blocks ${layers.map((l) => l + 1).join(', ')} of ${vit.config.depth}: wrote ${out} (${figure.width}x${figure.height})`,
+    `${trained ? `model from ${args.model}` : 'random-init model'}, blocks ${layers.map((l) => l + 1).join(', ')} of ${vit.config.depth}: wrote ${out} (${figure.width}x${figure.height})`,
   );
   tf.dispose([images, logits, probs, maps, rollout, ...created]);
   model.dispose();
