@@ -74,9 +74,16 @@ export async function loadModel(dir: string): Promise<LayersModel> {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new Error(`loadModel: ${join(dir, MODEL_JSON)} is not valid JSON: ${(e as Error).message}`);
+    throw new Error(
+      `loadModel: ${join(dir, MODEL_JSON)} is not valid JSON: ${(e as Error).message}`,
+    );
   }
-  if (!json || typeof json !== 'object' || !json.modelTopology || !Array.isArray(json.weightsManifest)) {
+  if (
+    !json ||
+    typeof json !== 'object' ||
+    !json.modelTopology ||
+    !Array.isArray(json.weightsManifest)
+  ) {
     throw new Error(`loadModel: ${join(dir, MODEL_JSON)} lacks modelTopology or weightsManifest`);
   }
   const specs: tf.io.WeightsManifestEntry[] = [];
@@ -85,7 +92,9 @@ export async function loadModel(dir: string): Promise<LayersModel> {
     specs.push(...group.weights);
     for (const p of group.paths) buffers.push(new Uint8Array(await readFile(join(dir, p))));
   }
-  const merged = concatWeightData(buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer));
+  const merged = concatWeightData(
+    buffers.map((b) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer),
+  );
   return loadLayersModel(
     tf.io.fromMemory({
       modelTopology: json.modelTopology,

@@ -1,10 +1,10 @@
-import type { Shape } from '@tensorflow/tfjs-layers';
-import * as tf from '@tensorflow/tfjs-core';
-import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import type { serialization } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Shape } from '@tensorflow/tfjs-layers';
+import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
-import { ConfigError, assertInputShape, requirePositiveInt, requireRate } from '../errors';
+import { assertInputShape, ConfigError, requirePositiveInt, requireRate } from '../errors';
 import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
 import { dropout, linear } from './ops';
@@ -75,7 +75,12 @@ export class MultiHeadAttention extends layers.Layer {
   }
 
   private checkShape(shape: ReadonlyArray<number | null>): void {
-    assertInputShape('MultiHeadAttention', shape, [null, null, this.dim], 'tokens [batch, tokens, dim]');
+    assertInputShape(
+      'MultiHeadAttention',
+      shape,
+      [null, null, this.dim],
+      'tokens [batch, tokens, dim]',
+    );
   }
 
   override build(inputShape: Shape | Shape[]): void {
@@ -89,23 +94,41 @@ export class MultiHeadAttention extends layers.Layer {
   }
 
   /** Shared forward pass; keeps the probabilities only when asked. */
-  private forward(x: tf.Tensor, training: boolean, keepAttention: boolean): [tf.Tensor3D, tf.Tensor4D | null] {
+  private forward(
+    x: tf.Tensor,
+    training: boolean,
+    keepAttention: boolean,
+  ): [tf.Tensor3D, tf.Tensor4D | null] {
     this.checkShape(x.shape);
     const [b, n] = x.shape;
     const h = this.numHeads;
     const hd = this.headDim;
-    const qkv = linear(x, readWeight(this.qkvKernel, 'MultiHeadAttention', 'qkv/kernel'), this.qkvBiasW?.read());
+    const qkv = linear(
+      x,
+      readWeight(this.qkvKernel, 'MultiHeadAttention', 'qkv/kernel'),
+      this.qkvBiasW?.read(),
+    );
     // [B, N, 3D] -> three [B, N, D] parts -> per head [B*H, N, hd]. Rank-3 batched products keep
     // clear of tfjs' broken broadcasting matMul gradients.
-    const [q, k, v] = tf.split(qkv, 3, -1).map((t) =>
-      tf.reshape(tf.transpose(tf.reshape(t, [b, n, h, hd]), [0, 2, 1, 3]), [b * h, n, hd]),
-    );
+    const [q, k, v] = tf
+      .split(qkv, 3, -1)
+      .map((t) =>
+        tf.reshape(tf.transpose(tf.reshape(t, [b, n, h, hd]), [0, 2, 1, 3]), [b * h, n, hd]),
+      );
     const scores = tf.matMul(tf.mul(q, this.scale), k, false, true);
     const probs = tf.softmax(scores, -1);
     const attn = dropout(probs, this.attnDrop, training);
     const ctx = tf.matMul(attn, v); // [B*H, N, hd]
-    const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, h, n, hd]), [0, 2, 1, 3]), [b, n, this.dim]);
-    const out = linear(merged, readWeight(this.projKernel, 'MultiHeadAttention', 'proj/kernel'), this.projBias?.read());
+    const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, h, n, hd]), [0, 2, 1, 3]), [
+      b,
+      n,
+      this.dim,
+    ]);
+    const out = linear(
+      merged,
+      readWeight(this.projKernel, 'MultiHeadAttention', 'proj/kernel'),
+      this.projBias?.read(),
+    );
     const y = dropout(out, this.projDrop, training) as tf.Tensor3D;
     return [y, keepAttention ? (tf.reshape(probs, [b, h, n, n]) as tf.Tensor4D) : null];
   }

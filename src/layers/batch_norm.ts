@@ -28,13 +28,24 @@ type AddWeight = (
  * Adds `prefix/gamma`, `prefix/beta` (trainable) and `prefix/moving_mean`,
  * `prefix/moving_variance` (non-trainable) to a layer, in the order PyTorch stores them.
  */
-export function addBatchNormWeights(layer: layers.Layer, prefix: string, channels: number): BatchNormWeights {
+export function addBatchNormWeights(
+  layer: layers.Layer,
+  prefix: string,
+  channels: number,
+): BatchNormWeights {
   const add = (layer as unknown as { addWeight: AddWeight }).addWeight.bind(layer);
   return {
     gamma: add(`${prefix}/gamma`, [channels], 'float32', ones()),
     beta: add(`${prefix}/beta`, [channels], 'float32', zeros()),
     movingMean: add(`${prefix}/moving_mean`, [channels], 'float32', zeros(), undefined, false),
-    movingVariance: add(`${prefix}/moving_variance`, [channels], 'float32', ones(), undefined, false),
+    movingVariance: add(
+      `${prefix}/moving_variance`,
+      [channels],
+      'float32',
+      ones(),
+      undefined,
+      false,
+    ),
   };
 }
 
@@ -45,7 +56,14 @@ export function addBatchNormWeights(layer: layers.Layer, prefix: string, channel
  */
 export function batchNorm(x: tf.Tensor, w: BatchNormWeights, training: boolean): tf.Tensor {
   if (!training) {
-    return tf.batchNorm(x, w.movingMean.read(), w.movingVariance.read(), w.beta.read(), w.gamma.read(), BN_EPSILON);
+    return tf.batchNorm(
+      x,
+      w.movingMean.read(),
+      w.movingVariance.read(),
+      w.beta.read(),
+      w.gamma.read(),
+      BN_EPSILON,
+    );
   }
   const axes = [...Array(x.rank - 1).keys()];
   const { mean, variance } = tf.moments(x, axes);

@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs-core';
-import { input, layers } from '@tensorflow/tfjs-layers';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
+import { input, layers } from '@tensorflow/tfjs-layers';
 
 type Shape = Array<number | null>;
 
@@ -35,7 +35,10 @@ export abstract class CompositeLayer extends layers.Layer {
   }
 
   private fastWeightInitDuringBuildFlag(): boolean {
-    return (this as unknown as { fastWeightInitDuringBuild?: boolean }).fastWeightInitDuringBuild === true;
+    return (
+      (this as unknown as { fastWeightInitDuringBuild?: boolean }).fastWeightInitDuringBuild ===
+      true
+    );
   }
 
   override get trainable(): boolean {
@@ -71,7 +74,11 @@ export abstract class CompositeLayer extends layers.Layer {
 }
 
 /** Reads a weight that must exist after build. */
-export function readWeight(w: LayerVariable | null | undefined, owner: string, name: string): tf.Tensor {
+export function readWeight(
+  w: LayerVariable | null | undefined,
+  owner: string,
+  name: string,
+): tf.Tensor {
   if (w == null) throw new Error(`${owner}: weight ${name} used before build()`);
   return w.read();
 }

@@ -1,15 +1,14 @@
-import type { Shape } from '@tensorflow/tfjs-layers';
 import type * as tf from '@tensorflow/tfjs-core';
-
-import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import type { serialization } from '@tensorflow/tfjs-core';
-import { registerLayer, withDefaultName } from './register';
+import type { Shape } from '@tensorflow/tfjs-layers';
+import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { assertInputShape, requirePositive } from '../errors';
+import { readWeight } from './composite';
 import { ones, zeros } from './init';
 import { layerNorm } from './ops';
-import { readWeight } from './composite';
+import { registerLayer, withDefaultName } from './register';
 
 /** Configuration of {@link LayerNorm}. */
 export interface LayerNormArgs extends LayerArgs {
@@ -38,7 +37,12 @@ export class LayerNorm extends layers.Layer {
     const shape = inputShape as Array<number | null>;
     const dim = shape[shape.length - 1];
     if (dim == null) {
-      assertInputShape('LayerNorm', shape, [...shape.slice(0, -1).map(() => null), 1], 'last axis known');
+      assertInputShape(
+        'LayerNorm',
+        shape,
+        [...shape.slice(0, -1).map(() => null), 1],
+        'last axis known',
+      );
     }
     this.gamma = this.addWeight('gamma', [dim as number], 'float32', ones());
     this.beta = this.addWeight('beta', [dim as number], 'float32', zeros());

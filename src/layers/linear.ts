@@ -1,7 +1,7 @@
-import type { Shape } from '@tensorflow/tfjs-layers';
-import * as tf from '@tensorflow/tfjs-core';
-import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import type { serialization } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Shape } from '@tensorflow/tfjs-layers';
+import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { assertInputShape, requirePositiveInt } from '../errors';
@@ -45,13 +45,21 @@ export class Linear extends layers.Layer {
   }
 
   private checkShape(shape: ReadonlyArray<number | null>): void {
-    const expected = shape.length >= 2 ? [...shape.slice(0, -1).map(() => null), this.inFeatures] : [null, this.inFeatures];
+    const expected =
+      shape.length >= 2
+        ? [...shape.slice(0, -1).map(() => null), this.inFeatures]
+        : [null, this.inFeatures];
     assertInputShape('Linear', shape, expected, 'features on the last axis');
   }
 
   override build(inputShape: Shape | Shape[]): void {
     this.checkShape(inputShape as Shape);
-    this.kernel = this.addWeight('kernel', [this.inFeatures, this.outFeatures], 'float32', timmNormal(this.initStd));
+    this.kernel = this.addWeight(
+      'kernel',
+      [this.inFeatures, this.outFeatures],
+      'float32',
+      timmNormal(this.initStd),
+    );
     if (this.useBias) this.bias = this.addWeight('bias', [this.outFeatures], 'float32', zeros());
     this.built = true;
   }

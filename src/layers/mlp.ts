@@ -1,7 +1,7 @@
-import type { Shape } from '@tensorflow/tfjs-layers';
-import * as tf from '@tensorflow/tfjs-core';
-import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import type { serialization } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Shape } from '@tensorflow/tfjs-layers';
+import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { assertInputShape, requirePositiveInt, requireRate } from '../errors';
@@ -42,23 +42,51 @@ export class MLP extends layers.Layer {
   constructor(args: MLPArgs) {
     super(withDefaultName(args, 'mlp'));
     this.inFeatures = requirePositiveInt('MLP', 'inFeatures', args?.inFeatures);
-    this.hiddenFeatures = requirePositiveInt('MLP', 'hiddenFeatures', args.hiddenFeatures ?? 4 * this.inFeatures);
-    this.outFeatures = requirePositiveInt('MLP', 'outFeatures', args.outFeatures ?? this.inFeatures);
+    this.hiddenFeatures = requirePositiveInt(
+      'MLP',
+      'hiddenFeatures',
+      args.hiddenFeatures ?? 4 * this.inFeatures,
+    );
+    this.outFeatures = requirePositiveInt(
+      'MLP',
+      'outFeatures',
+      args.outFeatures ?? this.inFeatures,
+    );
     this.drop = requireRate('MLP', 'drop', args.drop ?? 0);
   }
 
   private checkShape(shape: ReadonlyArray<number | null>): void {
     if (shape.length < 2) {
-      assertInputShape('MLP', shape, [null, this.inFeatures], 'features on the last axis, rank >= 2');
+      assertInputShape(
+        'MLP',
+        shape,
+        [null, this.inFeatures],
+        'features on the last axis, rank >= 2',
+      );
     }
-    assertInputShape('MLP', shape, [...shape.slice(0, -1).map(() => null), this.inFeatures], 'features on the last axis');
+    assertInputShape(
+      'MLP',
+      shape,
+      [...shape.slice(0, -1).map(() => null), this.inFeatures],
+      'features on the last axis',
+    );
   }
 
   override build(inputShape: Shape | Shape[]): void {
     this.checkShape(inputShape as Shape);
-    this.fc1Kernel = this.addWeight('fc1/kernel', [this.inFeatures, this.hiddenFeatures], 'float32', timmNormal());
+    this.fc1Kernel = this.addWeight(
+      'fc1/kernel',
+      [this.inFeatures, this.hiddenFeatures],
+      'float32',
+      timmNormal(),
+    );
     this.fc1Bias = this.addWeight('fc1/bias', [this.hiddenFeatures], 'float32', zeros());
-    this.fc2Kernel = this.addWeight('fc2/kernel', [this.hiddenFeatures, this.outFeatures], 'float32', timmNormal());
+    this.fc2Kernel = this.addWeight(
+      'fc2/kernel',
+      [this.hiddenFeatures, this.outFeatures],
+      'float32',
+      timmNormal(),
+    );
     this.fc2Bias = this.addWeight('fc2/bias', [this.outFeatures], 'float32', zeros());
     this.built = true;
   }
@@ -68,8 +96,14 @@ export class MLP extends layers.Layer {
     this.checkShape(x.shape);
     const training = kwargs?.['training'] === true;
     return tf.tidy(() => {
-      const h = gelu(linear(x, readWeight(this.fc1Kernel, 'MLP', 'fc1/kernel'), this.fc1Bias?.read()));
-      const y = linear(dropout(h, this.drop, training), readWeight(this.fc2Kernel, 'MLP', 'fc2/kernel'), this.fc2Bias?.read());
+      const h = gelu(
+        linear(x, readWeight(this.fc1Kernel, 'MLP', 'fc1/kernel'), this.fc1Bias?.read()),
+      );
+      const y = linear(
+        dropout(h, this.drop, training),
+        readWeight(this.fc2Kernel, 'MLP', 'fc2/kernel'),
+        this.fc2Bias?.read(),
+      );
       return dropout(y, this.drop, training);
     });
   }

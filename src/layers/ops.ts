@@ -11,7 +11,7 @@ export function linear(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor | null)
   const inDim = x.shape[x.rank - 1] as number;
   const outDim = kernel.shape[1] as number;
   const lead = x.shape.slice(0, -1);
-  const x2 = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
+  const x2 = x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, inDim]) as tf.Tensor2D);
   const y = tf.fused.matMul({ a: x2, b: kernel as tf.Tensor2D, bias: bias ?? undefined });
   return x.rank === 2 ? y : tf.reshape(y, [...lead, outDim]);
 }
@@ -47,7 +47,12 @@ export function dropPath(x: tf.Tensor, rate: number, training: boolean): tf.Tens
  * Layer normalization over the last axis with learned scale and shift. Matches
  * `torch.nn.LayerNorm` (biased variance, epsilon inside the square root).
  */
-export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): tf.Tensor {
+export function layerNorm(
+  x: tf.Tensor,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  epsilon: number,
+): tf.Tensor {
   return tf.tidy(() => {
     const { mean, variance } = tf.moments(x, -1, true);
     const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon)));

@@ -1,9 +1,9 @@
-import type { Shape } from '@tensorflow/tfjs-layers';
 import * as tf from '@tensorflow/tfjs-core';
+import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
-import { ConfigError, assertInputShape, requirePositiveInt } from '../errors';
+import { assertInputShape, ConfigError, requirePositiveInt } from '../errors';
 import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
 import { registerLayer, withDefaultName } from './register';
@@ -15,7 +15,9 @@ export type Size2D = number | [number, number];
 export function toPair(owner: string, name: string, size: Size2D): [number, number] {
   const pair: [number, number] = Array.isArray(size) ? [size[0], size[1]] : [size, size];
   if (Array.isArray(size) && size.length !== 2) {
-    throw new ConfigError(`${owner}: ${name} must be a number or [height, width], got [${size.join(', ')}]`);
+    throw new ConfigError(
+      `${owner}: ${name} must be a number or [height, width], got [${size.join(', ')}]`,
+    );
   }
   requirePositiveInt(owner, `${name} (height)`, pair[0]);
   requirePositiveInt(owner, `${name} (width)`, pair[1]);
@@ -92,7 +94,12 @@ export class PatchEmbed extends layers.Layer {
   override build(inputShape: Shape | Shape[]): void {
     this.checkShape(inputShape as Shape);
     const [ph, pw] = this.patchSize;
-    this.kernel = this.addWeight('proj/kernel', [ph, pw, this.inChans, this.embedDim], 'float32', timmNormal());
+    this.kernel = this.addWeight(
+      'proj/kernel',
+      [ph, pw, this.inChans, this.embedDim],
+      'float32',
+      timmNormal(),
+    );
     if (this.useBias) this.bias = this.addWeight('proj/bias', [this.embedDim], 'float32', zeros());
     this.built = true;
   }
@@ -109,7 +116,10 @@ export class PatchEmbed extends layers.Layer {
       // order (kh, kw, c) is the order of the HWIO kernel flattened to [ph*pw*C, D].
       const rows = tf.reshape(x, [b * gh, ph, gw, pw * c]);
       const patches = tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [b * gh * gw, ph * pw * c]);
-      const k = tf.reshape(readWeight(this.kernel, 'PatchEmbed', 'proj/kernel'), [ph * pw * c, this.embedDim]);
+      const k = tf.reshape(readWeight(this.kernel, 'PatchEmbed', 'proj/kernel'), [
+        ph * pw * c,
+        this.embedDim,
+      ]);
       const y = tf.fused.matMul({ a: patches, b: k as tf.Tensor2D, bias: this.bias?.read() });
       return tf.reshape(y, [b, gh * gw, this.embedDim]);
     });

@@ -9,13 +9,15 @@ export const CLASS_PREFIX = 'VitTs';
  * an unprefixed name would replace tfjs' own class in its registry. The prefix is used both as
  * the static `className` and as the registered name, so saved JSON says `VitTs>PatchEmbed`.
  */
-export function registerLayer<T extends serialization.SerializableConstructor<serialization.Serializable>>(
-  cls: T,
-): T {
+export function registerLayer<
+  T extends serialization.SerializableConstructor<serialization.Serializable>,
+>(cls: T): T {
   const className = (cls as unknown as { className: string }).className;
   const [pkg, name] = className.split('>');
   if (pkg !== CLASS_PREFIX || name == null) {
-    throw new Error(`registerLayer: className must look like '${CLASS_PREFIX}>Name', got '${className}'`);
+    throw new Error(
+      `registerLayer: className must look like '${CLASS_PREFIX}>Name', got '${className}'`,
+    );
   }
   serialization.registerClass(cls, pkg, name);
   return cls;

@@ -44,13 +44,15 @@ export function summarize(target: LayersModel | layers.Layer, maxDepth = 2): Sum
     rows.push({
       path,
       name: layer.name,
-      className: (layer.constructor as unknown as { className?: string }).className ?? layer.getClassName(),
+      className:
+        (layer.constructor as unknown as { className?: string }).className ?? layer.getClassName(),
       depth,
       outputShape: outputShapeOf(layer),
       params: layer.weights.reduce((a, w) => a + size(w.shape as number[]), 0),
       trainableParams: layer.trainableWeights.reduce((a, w) => a + size(w.shape as number[]), 0),
     });
-    if (depth < maxDepth) for (const c of childrenOf(layer)) visit(c, `${path}/${c.name}`, depth + 1);
+    if (depth < maxDepth)
+      for (const c of childrenOf(layer)) visit(c, `${path}/${c.name}`, depth + 1);
   };
   const top = (target as LayersModel).layers;
   if (Array.isArray(top)) for (const l of top) visit(l, l.name, 0);
@@ -70,8 +72,13 @@ export function formatSummary(rows: SummaryRow[]): string {
   const top = rows.filter((r) => r.depth === 0);
   const total = top.reduce((a, r) => a + r.params, 0);
   const trainable = top.reduce((a, r) => a + r.trainableParams, 0);
-  return [header, '-'.repeat(header.length), ...lines, '-'.repeat(header.length),
-    `total params: ${fmt(total)}   trainable: ${fmt(trainable)}   non-trainable: ${fmt(total - trainable)}`].join('\n');
+  return [
+    header,
+    '-'.repeat(header.length),
+    ...lines,
+    '-'.repeat(header.length),
+    `total params: ${fmt(total)}   trainable: ${fmt(trainable)}   non-trainable: ${fmt(total - trainable)}`,
+  ].join('\n');
 }
 
 /** Number of trainable parameters (what PyTorch's `sum(p.numel() for p in parameters())` counts). */

@@ -1,13 +1,12 @@
-import type { Shape } from '@tensorflow/tfjs-layers';
-import * as tf from '@tensorflow/tfjs-core';
-import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import type { serialization } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
+import { initializers } from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { assertInputShape, requirePositive, requirePositiveInt, requireRate } from '../errors';
 import { type AttentionOutput, MultiHeadAttention } from './attention';
 import { CompositeLayer } from './composite';
-import { initializers } from '@tensorflow/tfjs-layers';
 import { LayerNorm } from './layer_norm';
 import { MLP } from './mlp';
 import { dropPath } from './ops';
@@ -71,7 +70,8 @@ export class TransformerBlock extends CompositeLayer {
     this.projDrop = requireRate(owner, 'projDrop', args.projDrop ?? 0);
     this.attnDrop = requireRate(owner, 'attnDrop', args.attnDrop ?? 0);
     this.dropPathRate = requireRate(owner, 'dropPath', args.dropPath ?? 0);
-    this.initValues = args.initValues == null ? null : requirePositive(owner, 'initValues', args.initValues);
+    this.initValues =
+      args.initValues == null ? null : requirePositive(owner, 'initValues', args.initValues);
     this.normEps = requirePositive(owner, 'normEps', args.normEps ?? 1e-6);
     // Validate the head split now, at construction, not at first call.
     this.attnArgs();
@@ -94,7 +94,12 @@ export class TransformerBlock extends CompositeLayer {
   }
 
   private checkShape(shape: ReadonlyArray<number | null>): void {
-    assertInputShape('TransformerBlock', shape, [null, null, this.dim], 'tokens [batch, tokens, dim]');
+    assertInputShape(
+      'TransformerBlock',
+      shape,
+      [null, null, this.dim],
+      'tokens [batch, tokens, dim]',
+    );
   }
 
   override build(inputShape: Shape | Shape[]): void {
@@ -111,12 +116,22 @@ export class TransformerBlock extends CompositeLayer {
     this.buildChild(this.attn, shape);
     this.norm2 = new LayerNorm({ name: 'norm2', epsilon: this.normEps });
     this.buildChild(this.norm2, shape);
-    this.mlp = new MLP({ name: 'mlp', inFeatures: this.dim, hiddenFeatures: this.mlpHidden, drop: this.projDrop });
+    this.mlp = new MLP({
+      name: 'mlp',
+      inFeatures: this.dim,
+      hiddenFeatures: this.mlpHidden,
+      drop: this.projDrop,
+    });
     this.buildChild(this.mlp, shape);
     this.built = true;
   }
 
-  private residual(x: tf.Tensor, branch: tf.Tensor, gamma: LayerVariable | undefined, training: boolean) {
+  private residual(
+    x: tf.Tensor,
+    branch: tf.Tensor,
+    gamma: LayerVariable | undefined,
+    training: boolean,
+  ) {
     const scaled = gamma ? tf.mul(branch, gamma.read()) : branch;
     return tf.add(x, dropPath(scaled, this.dropPathRate, training));
   }
@@ -140,7 +155,9 @@ export class TransformerBlock extends CompositeLayer {
   callWithAttention(x: tf.Tensor): AttentionOutput {
     this.checkShape(x.shape);
     return tf.tidy(() => {
-      const { output: a, attention } = this.attn.callWithAttention(this.norm1.call(x, {}) as tf.Tensor);
+      const { output: a, attention } = this.attn.callWithAttention(
+        this.norm1.call(x, {}) as tf.Tensor,
+      );
       const x1 = this.residual(x, a, this.ls1, false);
       const m = this.mlp.call(this.norm2.call(x1, {}), {}) as tf.Tensor;
       return { output: this.residual(x1, m, this.ls2, false) as tf.Tensor3D, attention };

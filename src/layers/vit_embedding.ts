@@ -1,10 +1,15 @@
-import type { Shape } from '@tensorflow/tfjs-layers';
-import * as tf from '@tensorflow/tfjs-core';
-import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import type { serialization } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Shape } from '@tensorflow/tfjs-layers';
+import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
-import { assertInputShape, requireNonNegativeInt, requirePositiveInt, requireRate } from '../errors';
+import {
+  assertInputShape,
+  requireNonNegativeInt,
+  requirePositiveInt,
+  requireRate,
+} from '../errors';
 import { readWeight } from './composite';
 import { timmNormal } from './init';
 import { dropout } from './ops';
@@ -47,7 +52,11 @@ export class ViTEmbedding extends layers.Layer {
     this.numPatches = requirePositiveInt('ViTEmbedding', 'numPatches', args?.numPatches);
     this.embedDim = requirePositiveInt('ViTEmbedding', 'embedDim', args.embedDim);
     this.classToken = args.classToken ?? true;
-    this.numRegTokens = requireNonNegativeInt('ViTEmbedding', 'numRegTokens', args.numRegTokens ?? 0);
+    this.numRegTokens = requireNonNegativeInt(
+      'ViTEmbedding',
+      'numRegTokens',
+      args.numRegTokens ?? 0,
+    );
     this.dropRate = requireRate('ViTEmbedding', 'dropRate', args.dropRate ?? 0);
   }
 
@@ -57,17 +66,33 @@ export class ViTEmbedding extends layers.Layer {
   }
 
   private checkShape(shape: ReadonlyArray<number | null>): void {
-    assertInputShape('ViTEmbedding', shape, [null, this.numPatches, this.embedDim], 'patch tokens [batch, numPatches, embedDim]');
+    assertInputShape(
+      'ViTEmbedding',
+      shape,
+      [null, this.numPatches, this.embedDim],
+      'patch tokens [batch, numPatches, embedDim]',
+    );
   }
 
   override build(inputShape: Shape | Shape[]): void {
     this.checkShape(inputShape as Shape);
     const d = this.embedDim;
-    if (this.classToken) this.clsToken = this.addWeight('cls_token', [1, 1, d], 'float32', timmNormal(1e-6));
+    if (this.classToken)
+      this.clsToken = this.addWeight('cls_token', [1, 1, d], 'float32', timmNormal(1e-6));
     if (this.numRegTokens > 0) {
-      this.regToken = this.addWeight('reg_token', [1, this.numRegTokens, d], 'float32', timmNormal(1e-6));
+      this.regToken = this.addWeight(
+        'reg_token',
+        [1, this.numRegTokens, d],
+        'float32',
+        timmNormal(1e-6),
+      );
     }
-    this.posEmbed = this.addWeight('pos_embed', [1, this.numPrefixTokens + this.numPatches, d], 'float32', timmNormal());
+    this.posEmbed = this.addWeight(
+      'pos_embed',
+      [1, this.numPrefixTokens + this.numPatches, d],
+      'float32',
+      timmNormal(),
+    );
     this.built = true;
   }
 

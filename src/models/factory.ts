@@ -1,10 +1,10 @@
-import { type LayersModel, input, model } from '@tensorflow/tfjs-layers';
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
+import { input, type LayersModel, model } from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors';
 import { toPair } from '../layers/patch_embed';
 import { getViTPreset } from './presets';
 import { ResNet18, type ResNetStem } from './resnet';
-import { type ViTConfig, VisionTransformer, resolveViTConfig } from './vision_transformer';
+import { resolveViTConfig, VisionTransformer, type ViTConfig } from './vision_transformer';
 
 /**
  * Builds a trainable `tf.LayersModel` holding one {@link VisionTransformer} layer named `vit`,
@@ -14,7 +14,10 @@ import { type ViTConfig, VisionTransformer, resolveViTConfig } from './vision_tr
  * const model = createViT('vit_tiny_patch16_224', { numClasses: 10, imgSize: 32, patchSize: 4 });
  * model.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
  */
-export function createViT(presetOrConfig: string | ViTConfig, overrides: ViTConfig = {}): LayersModel {
+export function createViT(
+  presetOrConfig: string | ViTConfig,
+  overrides: ViTConfig = {},
+): LayersModel {
   let name = 'vit';
   let base: ViTConfig;
   if (typeof presetOrConfig === 'string') {
@@ -23,10 +26,15 @@ export function createViT(presetOrConfig: string | ViTConfig, overrides: ViTConf
   } else if (presetOrConfig != null && typeof presetOrConfig === 'object') {
     base = presetOrConfig;
   } else {
-    throw new ConfigError(`createViT: expected a preset name or a config object, got ${String(presetOrConfig)}`);
+    throw new ConfigError(
+      `createViT: expected a preset name or a config object, got ${String(presetOrConfig)}`,
+    );
   }
   const config = resolveViTConfig({ ...base, ...overrides });
-  const inp = input({ shape: [config.imgSize[0], config.imgSize[1], config.inChans], name: 'image' });
+  const inp = input({
+    shape: [config.imgSize[0], config.imgSize[1], config.inChans],
+    name: 'image',
+  });
   const vit = new VisionTransformer({ ...config, name: 'vit' });
   return model({ inputs: inp, outputs: vit.apply(inp) as SymbolicTensor, name });
 }
@@ -51,8 +59,21 @@ export interface CreateResNet18Options {
  */
 export function createResNet18(options: CreateResNet18Options = {}): LayersModel {
   const stem = options.stem ?? 'imagenet';
-  const [h, w] = toPair('createResNet18', 'imgSize', options.imgSize ?? (stem === 'cifar' ? 32 : 224));
-  const resnet = new ResNet18({ name: 'resnet18', numClasses: options.numClasses, stem, inChans: options.inChans });
+  const [h, w] = toPair(
+    'createResNet18',
+    'imgSize',
+    options.imgSize ?? (stem === 'cifar' ? 32 : 224),
+  );
+  const resnet = new ResNet18({
+    name: 'resnet18',
+    numClasses: options.numClasses,
+    stem,
+    inChans: options.inChans,
+  });
   const inp = input({ shape: [h, w, resnet.inChans], name: 'image' });
-  return model({ inputs: inp, outputs: resnet.apply(inp) as SymbolicTensor, name: `resnet18_${stem}` });
+  return model({
+    inputs: inp,
+    outputs: resnet.apply(inp) as SymbolicTensor,
+    name: `resnet18_${stem}`,
+  });
 }

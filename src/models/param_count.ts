@@ -1,4 +1,4 @@
-import { type ViTConfig, resolveViTConfig } from './vision_transformer';
+import { resolveViTConfig, type ViTConfig } from './vision_transformer';
 
 /**
  * Parameter count of a Vision Transformer computed from its config alone (no tensors), so that

@@ -8,7 +8,10 @@ export interface Normalization {
 }
 
 /** timm's original ViT weights (augreg) use 0.5 / 0.5. */
-export const INCEPTION_NORMALIZATION: Normalization = { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] };
+export const INCEPTION_NORMALIZATION: Normalization = {
+  mean: [0.5, 0.5, 0.5],
+  std: [0.5, 0.5, 0.5],
+};
 /** ImageNet statistics, used by torchvision and DeiT weights. */
 export const IMAGENET_NORMALIZATION: Normalization = {
   mean: [0.485, 0.456, 0.406],
@@ -20,14 +23,26 @@ export interface ViTPreset {
   /** timm model name. */
   name: string;
   /** Architecture. */
-  config: Required<Pick<ViTConfig, 'imgSize' | 'patchSize' | 'embedDim' | 'depth' | 'numHeads' | 'mlpRatio' | 'numClasses'>>;
+  config: Required<
+    Pick<
+      ViTConfig,
+      'imgSize' | 'patchSize' | 'embedDim' | 'depth' | 'numHeads' | 'mlpRatio' | 'numClasses'
+    >
+  >;
   /** Parameter count of timm's model with 1000 classes (checked by the test suite). */
   params: number;
   /** Normalization of timm's default pretrained weights for this name. */
   normalization: Normalization;
 }
 
-function preset(name: string, patchSize: number, embedDim: number, depth: number, numHeads: number, params: number): ViTPreset {
+function preset(
+  name: string,
+  patchSize: number,
+  embedDim: number,
+  depth: number,
+  numHeads: number,
+  params: number,
+): ViTPreset {
   return {
     name,
     config: { imgSize: 224, patchSize, embedDim, depth, numHeads, mlpRatio: 4, numClasses: 1000 },
@@ -58,7 +73,9 @@ export type ViTPresetName = keyof typeof VIT_PRESETS;
 export function getViTPreset(name: string): ViTPreset {
   const p = (VIT_PRESETS as Record<string, ViTPreset>)[name];
   if (p == null) {
-    throw new ConfigError(`unknown ViT preset '${name}'; known presets: ${Object.keys(VIT_PRESETS).join(', ')}`);
+    throw new ConfigError(
+      `unknown ViT preset '${name}'; known presets: ${Object.keys(VIT_PRESETS).join(', ')}`,
+    );
   }
   return p;
 }

@@ -1,13 +1,17 @@
-import type { Shape } from '@tensorflow/tfjs-layers';
-import * as tf from '@tensorflow/tfjs-core';
-import type { LayerVariable } from '@tensorflow/tfjs-layers';
-import { initializers, layers } from '@tensorflow/tfjs-layers';
 import type { serialization } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
+import { initializers, layers } from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { ensureGradientKernels } from '../backends/conv_grad';
-import { ConfigError, assertInputShape, requireNonNegativeInt, requirePositiveInt } from '../errors';
-import { type BatchNormWeights, addBatchNormWeights, batchNorm } from '../layers/batch_norm';
+import {
+  assertInputShape,
+  ConfigError,
+  requireNonNegativeInt,
+  requirePositiveInt,
+} from '../errors';
+import { addBatchNormWeights, type BatchNormWeights, batchNorm } from '../layers/batch_norm';
 import { CompositeLayer } from '../layers/composite';
 import { Linear } from '../layers/linear';
 import { registerLayer, withDefaultName } from '../layers/register';
@@ -67,7 +71,12 @@ export class BasicBlock extends layers.Layer {
   }
 
   override build(inputShape: Shape | Shape[]): void {
-    assertInputShape('BasicBlock', inputShape as Shape, [null, null, null, this.inChannels], 'NHWC feature maps');
+    assertInputShape(
+      'BasicBlock',
+      inputShape as Shape,
+      [null, null, null, this.inChannels],
+      'NHWC feature maps',
+    );
     const ci = this.inChannels;
     const co = this.outChannels;
     this.conv1 = this.addWeight('conv1/kernel', [3, 3, ci, co], 'float32', kaimingFanOut());
@@ -75,7 +84,12 @@ export class BasicBlock extends layers.Layer {
     this.conv2 = this.addWeight('conv2/kernel', [3, 3, co, co], 'float32', kaimingFanOut());
     this.bn2 = addBatchNormWeights(this, 'bn2', co);
     if (this.hasDownsample) {
-      this.downConv = this.addWeight('downsample/0/kernel', [1, 1, ci, co], 'float32', kaimingFanOut());
+      this.downConv = this.addWeight(
+        'downsample/0/kernel',
+        [1, 1, ci, co],
+        'float32',
+        kaimingFanOut(),
+      );
       this.downBn = addBatchNormWeights(this, 'downsample/1', co);
     }
     this.built = true;
@@ -83,14 +97,22 @@ export class BasicBlock extends layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
-    assertInputShape('BasicBlock', x.shape, [null, null, null, this.inChannels], 'NHWC feature maps');
+    assertInputShape(
+      'BasicBlock',
+      x.shape,
+      [null, null, null, this.inChannels],
+      'NHWC feature maps',
+    );
     const training = kwargs?.['training'] === true;
     return tf.tidy(() => {
-      if (!this.conv1 || !this.bn1 || !this.conv2 || !this.bn2) throw new Error('BasicBlock: call before build');
+      if (!this.conv1 || !this.bn1 || !this.conv2 || !this.bn2)
+        throw new Error('BasicBlock: call before build');
       let y = tf.relu(batchNorm(conv(x, this.conv1, this.stride, 1), this.bn1, training));
       y = batchNorm(conv(y, this.conv2, 1, 1), this.bn2, training);
       const shortcut =
-        this.downConv && this.downBn ? batchNorm(conv(x, this.downConv, this.stride, 0), this.downBn, training) : x;
+        this.downConv && this.downBn
+          ? batchNorm(conv(x, this.downConv, this.stride, 0), this.downBn, training)
+          : x;
       return tf.relu(tf.add(y, shortcut));
     });
   }
@@ -103,7 +125,12 @@ export class BasicBlock extends layers.Layer {
   }
 
   override getConfig(): serialization.ConfigDict {
-    return { ...super.getConfig(), inChannels: this.inChannels, outChannels: this.outChannels, stride: this.stride };
+    return {
+      ...super.getConfig(),
+      inChannels: this.inChannels,
+      outChannels: this.outChannels,
+      stride: this.stride,
+    };
   }
 }
 registerLayer(BasicBlock);
@@ -161,21 +188,36 @@ export class ResNet18 extends CompositeLayer {
   }
 
   private checkShape(shape: ReadonlyArray<number | null>): void {
-    assertInputShape('ResNet18', shape, [null, null, null, this.inChans], 'NHWC images [batch, height, width, inChans]');
+    assertInputShape(
+      'ResNet18',
+      shape,
+      [null, null, null, this.inChans],
+      'NHWC images [batch, height, width, inChans]',
+    );
   }
 
   override build(inputShape: Shape | Shape[]): void {
     const shape = inputShape as Array<number | null>;
     this.checkShape(shape);
     const k = this.stem === 'imagenet' ? 7 : 3;
-    this.conv1 = this.addWeight('conv1/kernel', [k, k, this.inChans, 64], 'float32', kaimingFanOut());
+    this.conv1 = this.addWeight(
+      'conv1/kernel',
+      [k, k, this.inChans, 64],
+      'float32',
+      kaimingFanOut(),
+    );
     this.bn1 = addBatchNormWeights(this, 'bn1', 64);
     let inC = 64;
     this.blocks = [];
     // Spatial sizes do not matter to the blocks' weights: build them on unknown height/width.
     STAGES.forEach(([outC, stride], s) => {
       for (let i = 0; i < 2; i++) {
-        const block = new BasicBlock({ name: `layer${s + 1}/${i}`, inChannels: inC, outChannels: outC, stride: i === 0 ? stride : 1 });
+        const block = new BasicBlock({
+          name: `layer${s + 1}/${i}`,
+          inChannels: inC,
+          outChannels: outC,
+          stride: i === 0 ? stride : 1,
+        });
         this.buildChild(block, [shape[0], null, null, inC]);
         this.blocks.push(block);
         inC = outC;
@@ -219,8 +261,12 @@ export class ResNet18 extends CompositeLayer {
   }
 
   override getConfig(): serialization.ConfigDict {
-    return { ...super.getConfig(), numClasses: this.numClasses, stem: this.stem, inChans: this.inChans };
+    return {
+      ...super.getConfig(),
+      numClasses: this.numClasses,
+      stem: this.stem,
+      inChans: this.inChans,
+    };
   }
 }
 registerLayer(ResNet18);
-

@@ -1,6 +1,6 @@
-import type { Shape } from '@tensorflow/tfjs-layers';
-import * as tf from '@tensorflow/tfjs-core';
 import type { serialization } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Shape } from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import {
@@ -14,11 +14,11 @@ import {
 import { CompositeLayer } from '../layers/composite';
 import { LayerNorm } from '../layers/layer_norm';
 import { Linear } from '../layers/linear';
+import { dropout } from '../layers/ops';
 import { PatchEmbed, type Size2D, toPair } from '../layers/patch_embed';
 import { registerLayer, withDefaultName } from '../layers/register';
 import { TransformerBlock } from '../layers/transformer_block';
 import { ViTEmbedding } from '../layers/vit_embedding';
-import { dropout } from '../layers/ops';
 
 /** How the token sequence is pooled into one vector before the head. */
 export type GlobalPool = 'token' | 'avg';
@@ -67,7 +67,9 @@ export interface ViTConfig {
 export interface VisionTransformerArgs extends ViTConfig, LayerArgs {}
 
 /** Fully resolved {@link ViTConfig}, every field set. */
-export type ResolvedViTConfig = Required<Omit<ViTConfig, 'imgSize' | 'patchSize' | 'initValues'>> & {
+export type ResolvedViTConfig = Required<
+  Omit<ViTConfig, 'imgSize' | 'patchSize' | 'initValues'>
+> & {
   imgSize: [number, number];
   patchSize: [number, number];
   initValues: number | null;
@@ -102,7 +104,9 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
   }
   const classToken = config.classToken ?? true;
   if (globalPool === 'token' && !classToken) {
-    throw new ConfigError(`${o}: globalPool 'token' needs classToken: true (got classToken: false); use globalPool 'avg'`);
+    throw new ConfigError(
+      `${o}: globalPool 'token' needs classToken: true (got classToken: false); use globalPool 'avg'`,
+    );
   }
   return {
     imgSize,
@@ -121,7 +125,8 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
     projDropRate: requireRate(o, 'projDropRate', config.projDropRate ?? 0),
     attnDropRate: requireRate(o, 'attnDropRate', config.attnDropRate ?? 0),
     dropPathRate: requireRate(o, 'dropPathRate', config.dropPathRate ?? 0),
-    initValues: config.initValues == null ? null : requirePositive(o, 'initValues', config.initValues),
+    initValues:
+      config.initValues == null ? null : requirePositive(o, 'initValues', config.initValues),
     normEps: requirePositive(o, 'normEps', config.normEps ?? 1e-6),
   };
 }
@@ -137,9 +142,24 @@ export interface ViTAttentionOutput {
 }
 
 const LAYER_KEYS = [
-  'imgSize', 'patchSize', 'inChans', 'numClasses', 'globalPool', 'embedDim', 'depth', 'numHeads',
-  'mlpRatio', 'qkvBias', 'classToken', 'numRegTokens', 'dropRate', 'projDropRate', 'attnDropRate',
-  'dropPathRate', 'initValues', 'normEps',
+  'imgSize',
+  'patchSize',
+  'inChans',
+  'numClasses',
+  'globalPool',
+  'embedDim',
+  'depth',
+  'numHeads',
+  'mlpRatio',
+  'qkvBias',
+  'classToken',
+  'numRegTokens',
+  'dropRate',
+  'projDropRate',
+  'attnDropRate',
+  'dropPathRate',
+  'initValues',
+  'normEps',
 ] as const;
 
 /**
@@ -169,7 +189,10 @@ export class VisionTransformer extends CompositeLayer {
 
   /** Patch grid `[gh, gw]`. */
   get gridSize(): [number, number] {
-    return [this.config.imgSize[0] / this.config.patchSize[0], this.config.imgSize[1] / this.config.patchSize[1]];
+    return [
+      this.config.imgSize[0] / this.config.patchSize[0],
+      this.config.imgSize[1] / this.config.patchSize[1],
+    ];
   }
 
   /** Prefix tokens (class + registers) before the patch tokens. */
@@ -181,12 +204,20 @@ export class VisionTransformer extends CompositeLayer {
     const c = this.config;
     const shape = inputShape as Array<number | null>;
     this.patchEmbed = new PatchEmbed({
-      name: 'patch_embed', imgSize: c.imgSize, patchSize: c.patchSize, inChans: c.inChans, embedDim: c.embedDim,
+      name: 'patch_embed',
+      imgSize: c.imgSize,
+      patchSize: c.patchSize,
+      inChans: c.inChans,
+      embedDim: c.embedDim,
     });
     let tokens = this.buildChild(this.patchEmbed, shape);
     this.embed = new ViTEmbedding({
-      name: 'embed', numPatches: this.patchEmbed.numPatches, embedDim: c.embedDim,
-      classToken: c.classToken, numRegTokens: c.numRegTokens, dropRate: c.dropRate,
+      name: 'embed',
+      numPatches: this.patchEmbed.numPatches,
+      embedDim: c.embedDim,
+      classToken: c.classToken,
+      numRegTokens: c.numRegTokens,
+      dropRate: c.dropRate,
     });
     tokens = this.buildChild(this.embed, tokens);
     this.blocks = [];
@@ -194,13 +225,24 @@ export class VisionTransformer extends CompositeLayer {
       // Stochastic depth rises linearly over depth, as timm's `dpr`.
       const dpr = c.depth > 1 ? (c.dropPathRate * i) / (c.depth - 1) : 0;
       const block = new TransformerBlock({
-        name: `blocks/${i}`, dim: c.embedDim, numHeads: c.numHeads, mlpRatio: c.mlpRatio, qkvBias: c.qkvBias,
-        projDrop: c.projDropRate, attnDrop: c.attnDropRate, dropPath: dpr, initValues: c.initValues, normEps: c.normEps,
+        name: `blocks/${i}`,
+        dim: c.embedDim,
+        numHeads: c.numHeads,
+        mlpRatio: c.mlpRatio,
+        qkvBias: c.qkvBias,
+        projDrop: c.projDropRate,
+        attnDrop: c.attnDropRate,
+        dropPath: dpr,
+        initValues: c.initValues,
+        normEps: c.normEps,
       });
       this.buildChild(block, tokens);
       this.blocks.push(block);
     }
-    this.norm = new LayerNorm({ name: c.globalPool === 'avg' ? 'fc_norm' : 'norm', epsilon: c.normEps });
+    this.norm = new LayerNorm({
+      name: c.globalPool === 'avg' ? 'fc_norm' : 'norm',
+      epsilon: c.normEps,
+    });
     if (c.globalPool === 'avg') this.buildChild(this.norm, [shape[0], c.embedDim]);
     else this.buildChild(this.norm, tokens);
     if (c.numClasses > 0) {
@@ -259,7 +301,9 @@ export class VisionTransformer extends CompositeLayer {
     const wanted = options.blocks ?? Array.from({ length: depth }, (_, i) => i);
     for (const b of wanted) {
       if (!Number.isInteger(b) || b < 0 || b >= depth) {
-        throw new ConfigError(`VisionTransformer.forwardWithAttention: blocks must be integers in [0, ${depth - 1}], got ${b}`);
+        throw new ConfigError(
+          `VisionTransformer.forwardWithAttention: blocks must be integers in [0, ${depth - 1}], got ${b}`,
+        );
       }
     }
     if (!this.built) this.apply(tf.zeros([1, ...this.config.imgSize, this.config.inChans]));
@@ -284,7 +328,12 @@ export class VisionTransformer extends CompositeLayer {
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
     const shape = inputShape as Shape;
     const c = this.config;
-    assertInputShape('VisionTransformer', shape, [null, c.imgSize[0], c.imgSize[1], c.inChans], 'NHWC images');
+    assertInputShape(
+      'VisionTransformer',
+      shape,
+      [null, c.imgSize[0], c.imgSize[1], c.inChans],
+      'NHWC images',
+    );
     return [shape[0], this.config.numClasses > 0 ? this.config.numClasses : this.config.embedDim];
   }
 
