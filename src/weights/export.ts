@@ -89,7 +89,9 @@ export function exportStateDict(
       e.keys.length,
     );
     const partShape = splitTorchShape(torchShapeOf(shape, e.layout), e.keys.length);
-    e.keys.forEach((k, i) => out.set(k, { dtype: 'F32', shape: partShape, data: parts[i] }));
+    e.keys.forEach((k, i) => {
+      out.set(k, { dtype: 'F32', shape: partShape, data: parts[i] });
+    });
     for (const k of e.keys) {
       if (k.endsWith('.running_mean')) {
         const counter = `${k.slice(0, -'running_mean'.length)}num_batches_tracked`;

@@ -421,9 +421,10 @@ function normEpsProblem(
   const src = sourceNormEps ?? SOURCE_NORM_EPS[from];
   const own = layer.config.normEps;
   if (Math.abs(own - src) <= 1e-3 * Math.max(own, src)) return null;
+  const [o, c] = [own.toExponential(), src.toExponential()];
   return (
-    `LayerNorm epsilon differs: the model uses normEps ${own}, the '${from}' checkpoint was trained with ${src}. ` +
-    `Build the model with normEps: ${src} (e.g. createViT({...config, normEps: ${src}}) or vitConfigFromCheckpoint), ` +
+    `LayerNorm epsilon differs: the model uses normEps ${o}, the '${from}' checkpoint was trained with ${c}. ` +
+    `Build the model with normEps: ${c} (e.g. createViT({...config, normEps: ${c}}) or vitConfigFromCheckpoint), ` +
     'or pass sourceNormEps if the checkpoint used another value.'
   );
 }
