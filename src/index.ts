@@ -28,7 +28,7 @@ export type { ViTEmbeddingArgs } from './layers/vit_embedding';
 
 export { createResNet18, createViT } from './models/factory';
 export type { CreateResNet18Options } from './models/factory';
-export { countViTParams } from './models/param_count';
+export { countViTMacs, countViTParams } from './models/param_count';
 export {
   IMAGENET_NORMALIZATION,
   INCEPTION_NORMALIZATION,
@@ -142,6 +142,7 @@ export {
   registerMissingGradientKernels,
 } from './backends/conv_grad';
 export type { GapKernelName } from './backends/conv_grad';
+export { registerVitTsLayers } from './registry';
 
 // --- train: optimizers with PyTorch defaults pinned across backends (src/train/) ---
 export {

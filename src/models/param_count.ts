@@ -20,3 +20,20 @@ export function countViTParams(config: ViTConfig): number {
   const head = c.numClasses > 0 ? d * c.numClasses + c.numClasses : 0;
   return patchEmbed + tokens + c.depth * block + 2 * d + head;
 }
+
+/**
+ * Multiply-accumulates of one forward pass for one image, counting the matrix products
+ * (patch projection, qkv, q.k^T, attention.v, output projection, MLP, head) as timm/fvcore do.
+ * One MAC is two floating-point operations. ViT-B/16 at 224 px: 17.56 G.
+ */
+export function countViTMacs(config: ViTConfig): number {
+  const c = resolveViTConfig(config);
+  const d = c.embedDim;
+  const [ph, pw] = c.patchSize;
+  const numPatches = (c.imgSize[0] / ph) * (c.imgSize[1] / pw);
+  const n = numPatches + (c.classToken ? 1 : 0) + c.numRegTokens;
+  const hidden = Math.floor(d * c.mlpRatio);
+  const patchEmbed = numPatches * ph * pw * c.inChans * d;
+  const block = n * d * 3 * d + 2 * n * n * d + n * d * d + 2 * n * d * hidden;
+  return patchEmbed + c.depth * block + (c.numClasses > 0 ? d * c.numClasses : 0);
+}

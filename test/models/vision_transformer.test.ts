@@ -4,6 +4,7 @@ import { expect, it } from 'vitest';
 import {
   ConfigError,
   countTrainableParams,
+  countViTMacs,
   countViTParams,
   createViT,
   getViTPreset,
@@ -266,4 +267,13 @@ describeBackends('VisionTransformer', () => {
     x.dispose();
     m.dispose();
   });
+});
+
+it('forward cost (MACs) matches the reference figures', () => {
+  const g = (name: keyof typeof VIT_PRESETS) => countViTMacs(VIT_PRESETS[name].config) / 1e9;
+  expect(g('vit_tiny_patch16_224')).toBeCloseTo(1.25, 2);
+  expect(g('vit_small_patch16_224')).toBeCloseTo(4.6, 1);
+  expect(g('vit_base_patch16_224')).toBeCloseTo(17.56, 2);
+  expect(g('vit_large_patch16_224')).toBeCloseTo(61.6, 1);
+  expect(g('vit_huge_patch14_224')).toBeCloseTo(167.3, 1);
 });
