@@ -299,7 +299,10 @@ async function main(): Promise<void> {
   const drawCanvas = $<HTMLCanvasElement>('draw');
   const drawing = attachDrawing(drawCanvas, () => {
     const pixels = drawingToInput(drawCanvas);
-    if (pixels != null) void schedule(() => showInput(pixels, 'your drawing (centred like MNIST)'));
+    if (pixels == null) return;
+    for (const b of Array.from(document.querySelectorAll('#samples button')))
+      b.setAttribute('aria-selected', 'false');
+    void schedule(() => showInput(pixels, 'your drawing (centred like MNIST)'));
   });
   $('clear').addEventListener('click', () => drawing.clear());
   layerInput.addEventListener('input', () => void schedule(renderViews));
