@@ -53,7 +53,10 @@ function edit(
 
 describeBackends('loadPretrained', () => {
   const models: LayersModel[] = [];
-  const track = (m: LayersModel) => (models.push(m), m);
+  const track = (m: LayersModel) => {
+    models.push(m);
+    return m;
+  };
   afterAll(() => {
     for (const m of models) m.dispose();
   });
