@@ -209,7 +209,16 @@ export class ResNet18 extends CompositeLayer {
     this.bn1 = addBatchNormWeights(this, 'bn1', 64);
     let inC = 64;
     this.blocks = [];
-    // Spatial sizes do not matter to the blocks' weights: build them on unknown height/width.
+    // Track spatial sizes (when known) so that each block reports its real output shape.
+    const down = (n: number | null, k: number, st: number, p: number) =>
+      n == null ? null : Math.floor((n + 2 * p - k) / st) + 1;
+    let h = shape[1];
+    let w = shape[2];
+    if (this.stem === 'imagenet') {
+      h = down(down(h, 7, 2, 3), 3, 2, 1);
+      w = down(down(w, 7, 2, 3), 3, 2, 1);
+    }
+    let featureShape: Array<number | null> = [shape[0], h, w, 64];
     STAGES.forEach(([outC, stride], s) => {
       for (let i = 0; i < 2; i++) {
         const block = new BasicBlock({
@@ -218,7 +227,7 @@ export class ResNet18 extends CompositeLayer {
           outChannels: outC,
           stride: i === 0 ? stride : 1,
         });
-        this.buildChild(block, [shape[0], null, null, inC]);
+        featureShape = this.buildChild(block, featureShape);
         this.blocks.push(block);
         inC = outC;
       }
