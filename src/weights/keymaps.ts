@@ -183,6 +183,29 @@ export const IGNORED_KEYS: Readonly<Record<CheckpointFormat, readonly RegExp[]>>
   hf: [/^(vit\.)?pooler\.dense\.(weight|bias)$/, /^(vit\.)?embeddings\.mask_token$/],
 };
 
+/**
+ * Older spellings of checkpoint keys, renamed on load before matching: torchvision's ViT
+ * weight files published with 0.12 name the MLP layers `mlp.linear_1` / `mlp.linear_2`
+ * (torchvision itself renames them to `mlp.0` / `mlp.3` in `_load_from_state_dict`).
+ */
+export const KEY_ALIASES: Readonly<
+  Record<CheckpointFormat, ReadonlyArray<readonly [RegExp, string]>>
+> = {
+  timm: [],
+  torchvision: [
+    [/^(encoder\.layers\.encoder_layer_\d+\.mlp\.)linear_1\.(weight|bias)$/, '$10.$2'],
+    [/^(encoder\.layers\.encoder_layer_\d+\.mlp\.)linear_2\.(weight|bias)$/, '$13.$2'],
+  ],
+  hf: [],
+  cifar: [],
+};
+
+/** The current spelling of a checkpoint key (see {@link KEY_ALIASES}). */
+export function canonicalKey(format: CheckpointFormat, key: string): string {
+  for (const [re, to] of KEY_ALIASES[format]) if (re.test(key)) return key.replace(re, to);
+  return key;
+}
+
 /** The rules of a format for a model family; throws a {@link ConfigError} for unsupported pairs. */
 export function rulesFor(family: ModelFamily, format: CheckpointFormat): readonly KeyRule[] {
   const byFormat = RULES[family];

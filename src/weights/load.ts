@@ -6,7 +6,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { ConfigError, formatShape } from '../errors';
 import { VisionTransformer } from '../models/vision_transformer';
-import { buildKeyMap, type CheckpointFormat, isIgnoredKey, type KeyMapEntry } from './keymaps';
+import {
+  buildKeyMap,
+  type CheckpointFormat,
+  canonicalKey,
+  isIgnoredKey,
+  type KeyMapEntry,
+  rulesFor,
+} from './keymaps';
 import {
   joinArraysFromTorch,
   joinFromTorch,
@@ -239,7 +246,12 @@ export function loadPretrained(
     );
   }
   const target = resolveTarget(model, caller);
-  const { tensors, metadata } = normalizeSource(source, caller);
+  rulesFor(target.family, from); // an unsupported format fails here, before any work
+  const normalized = normalizeSource(source, caller);
+  const { metadata } = normalized;
+  const tensors = new Map(
+    [...normalized.tensors].map(([k, v]) => [canonicalKey(from, k), v] as const),
+  );
   const keys = [...tensors.keys()];
   const hfPrefix = from === 'hf' && keys.some((k) => k.startsWith('vit.')) ? 'vit.' : '';
   const { entries, unmapped } = buildKeyMap(target.family, from, [...target.weights.keys()], {

@@ -154,6 +154,34 @@ describeBackends('loadPretrained', () => {
     );
   });
 
+  it("accepts torchvision 0.12's mlp.linear_1 / linear_2 key names", () => {
+    const tv = fixture('tv_vit', COMMITTED_PARITY_DIR);
+    const ckpt = fixtureWeights(tv, COMMITTED_PARITY_DIR);
+    const legacy: SafetensorsFile = {
+      tensors: new Map(
+        [...ckpt.tensors].map(([k, v]) => [
+          k.replace('.mlp.0.', '.mlp.linear_1.').replace('.mlp.3.', '.mlp.linear_2.'),
+          v,
+        ]),
+      ),
+      metadata: {},
+    };
+    expect([...legacy.tensors.keys()]).toContain(
+      'encoder.layers.encoder_layer_1.mlp.linear_2.bias',
+    );
+    const model = track(createViT(tv.config));
+    expect(loadPretrained(model, legacy, { from: 'torchvision' }).loaded).toHaveLength(
+      model.weights.length,
+    );
+    const fc2 = ckpt.tensors.get('encoder.layers.encoder_layer_1.mlp.3.bias') as SafetensorsEntry;
+    expect(Array.from(weight(model, 'blocks/1/mlp/fc2/bias').dataSync())).toEqual(
+      Array.from(fc2.data as Float32Array),
+    );
+    expect(() => loadPretrained(model, legacy, { from: 'cifar' })).toThrow(
+      /format 'cifar' has no key map for a vit model/,
+    );
+  });
+
   it('refuses (strict) or warns (non-strict) when the LayerNorm epsilon differs from the checkpoint', () => {
     const ckpt = fixtureWeights(hf, COMMITTED_PARITY_DIR);
     const model = track(createViT({ ...hf.config, normEps: 1e-6 }));
