@@ -35,11 +35,11 @@ function padding(c: ConvCase): 'same' | 'valid' | [[number, number], [number, nu
 
 /**
  * Gradients of `sum(conv(x, w) * r)` with respect to x and w on the active backend, as plain
- * arrays; `r` makes dy a non-trivial seeded tensor.
+ * arrays (read with `data()`); `r` makes dy a non-trivial seeded tensor.
  */
-function convGrads(c: ConvCase, depthwise: boolean): number[][] {
+async function convGrads(c: ConvCase, depthwise: boolean): Promise<number[][]> {
   const before = tf.memory().numTensors;
-  const result = tf.tidy(() => {
+  const grads = tf.tidy(() => {
     const x = tf.tensor4d(seededValues(2 * c.size * c.size * c.inC, 1), [2, c.size, c.size, c.inC]);
     const wShape: [number, number, number, number] = [c.k, c.k, c.inC, depthwise ? 2 : c.outC];
     const w = tf.tensor4d(seededValues(wShape.reduce((a, b) => a * b, 1), 2), wShape);
@@ -48,8 +48,11 @@ function convGrads(c: ConvCase, depthwise: boolean): number[][] {
     const outShape = conv(x, w).shape;
     const r = tf.tensor(seededValues(outShape.reduce((a, b) => a * b, 1), 3), outShape);
     const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a as tf.Tensor4D, b as tf.Tensor4D), r)))([x, w]);
-    return [Array.from(dx.dataSync()), Array.from(dw.dataSync())];
+    return [dx, dw];
   });
+  // Read asynchronously: webgpu's dataSync() returns zeros on SwiftShader.
+  const result = await Promise.all(grads.map(async (g) => Array.from(await g.data())));
+  tf.dispose(grads);
   expect(tf.memory().numTensors).toBe(before);
   return result;
 }
@@ -82,7 +85,7 @@ describeBackends(
       it(`conv2d ${c.name}: dx and dW within 1e-4 relative L2`, async () => {
         registerMissingGradientKernels();
         const ref = await onBackend('cpu', () => convGrads(c, false));
-        const got = convGrads(c, false);
+        const got = await convGrads(c, false);
         expect(relL2Arrays(got[0], ref[0])).toBeLessThan(1e-4);
         expect(relL2Arrays(got[1], ref[1])).toBeLessThan(1e-4);
       });
@@ -91,7 +94,7 @@ describeBackends(
       it(`depthwiseConv2d ${c.name}, multiplier 2: dx and dW within 1e-4 relative L2`, async () => {
         registerMissingGradientKernels();
         const ref = await onBackend('cpu', () => convGrads(c, true));
-        const got = convGrads(c, true);
+        const got = await convGrads(c, true);
         expect(relL2Arrays(got[0], ref[0])).toBeLessThan(1e-4);
         expect(relL2Arrays(got[1], ref[1])).toBeLessThan(1e-4);
       });

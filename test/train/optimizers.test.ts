@@ -33,7 +33,7 @@ describeBackends('optimizers pin PyTorch settings', (backend) => {
     expect(adamw({ epsilon: 1e-6 }).getConfig()['epsilon']).toBe(1e-6);
   });
 
-  it('AdamW matches a hand-computed 2-step update (decay on the kernel only)', () => {
+  it('AdamW matches a hand-computed 2-step update (decay on the kernel only)', async () => {
     // Constant gradients make Adam's bias-corrected step exactly lr * sign(g) (up to epsilon), so
     // two steps of w <- w * (1 - lr * wd) - lr * sign(g) can be written down by hand.
     const lr = 0.1;
@@ -49,11 +49,11 @@ describeBackends('optimizers pin PyTorch settings', (backend) => {
       tf.dispose(Object.values(grads));
     }
     // kernel: (1 * 0.99 - 0.1) * 0.99 - 0.1 = 0.7811; (-2 * 0.99 + 0.1) * 0.99 + 0.1 = -1.7612
-    const k = kernel.dataSync();
+    const k = await kernel.data();
     expect(k[0]).toBeCloseTo(0.7811, 5);
     expect(k[1]).toBeCloseTo(-1.7612, 5);
     // bias (rank 1, not decayed): 1 - 0.2 = 0.8; -2 + 0.2 = -1.8
-    const b = bias.dataSync();
+    const b = await bias.data();
     expect(b[0]).toBeCloseTo(0.8, 5);
     expect(b[1]).toBeCloseTo(-1.8, 5);
     // Only the optimizer's own state (2 moments per variable, 2 beta powers) remains.
@@ -62,7 +62,7 @@ describeBackends('optimizers pin PyTorch settings', (backend) => {
     tf.dispose([kernel, bias]);
   });
 
-  it(`AdamW equals torch.optim.AdamW ${torchRef.torch} over two steps`, () => {
+  it(`AdamW equals torch.optim.AdamW ${torchRef.torch} over two steps`, async () => {
     const vars = makeVariables(torchRef.initial as Named, `torch${suite++}`);
     const opt = adamw({
       learningRate: torchRef.lr,
@@ -71,16 +71,16 @@ describeBackends('optimizers pin PyTorch settings', (backend) => {
       beta2: torchRef.beta2,
       epsilon: torchRef.epsilon,
     });
-    torchRef.grads.forEach((g, step) => {
+    for (const [step, g] of torchRef.grads.entries()) {
       const grads = gradMap(vars, g as Named);
       opt.applyGradients(grads);
       tf.dispose(Object.values(grads));
       for (const [name, v] of Object.entries(vars)) {
         const expected = (torchRef.after[step] as Record<string, number[]>)[name];
-        const got = Array.from(v.dataSync());
+        const got = await v.data();
         for (let i = 0; i < got.length; i++) expect(Math.abs(got[i] - expected[i])).toBeLessThan(2e-6);
       }
-    });
+    }
     // The decayed kernel moved differently from plain Adam: check decay was really applied.
     const plain = makeVariables(torchRef.initial as Named, `plain${suite++}`);
     const adamOpt = adam({ learningRate: torchRef.lr, epsilon: torchRef.epsilon });
@@ -90,9 +90,10 @@ describeBackends('optimizers pin PyTorch settings', (backend) => {
       tf.dispose(Object.values(grads));
     }
     const kName = 'blocks/0/fc1/kernel';
-    const decayGap = Math.abs(plain[kName].dataSync()[0] - vars[kName].dataSync()[0]);
+    const decayGap = Math.abs((await plain[kName].data())[0] - (await vars[kName].data())[0]);
     expect(decayGap).toBeGreaterThan(1e-3);
-    expect(Array.from(plain['embed/cls_token'].dataSync())).toEqual(Array.from(vars['embed/cls_token'].dataSync()));
+    const cls = 'embed/cls_token';
+    expect(Array.from(await plain[cls].data())).toEqual(Array.from(await vars[cls].data()));
     opt.dispose();
     adamOpt.dispose();
     tf.dispose([...Object.values(vars), ...Object.values(plain)]);
