@@ -24,7 +24,10 @@ export default defineConfig({
   // `VIT_TS_BACKENDS=webgpu npm run test:browser` narrows the matrix (read by test/helpers/backends.ts).
   define: { __VIT_TS_BACKENDS__: JSON.stringify(process.env['VIT_TS_BACKENDS'] ?? '') },
   test: {
-    include: process.env['VIT_TS_BROWSER_INCLUDE']?.split(',') ?? ['test/backends/**/*.test.ts', 'test/train/**/*.test.ts'],
+    include: process.env['VIT_TS_BROWSER_INCLUDE']?.split(',') ?? [
+      'test/backends/**/*.test.ts',
+      'test/train/**/*.test.ts',
+    ],
     exclude: ['**/*.node.test.ts', 'node_modules/**'],
     testTimeout: 300_000,
     hookTimeout: 300_000,

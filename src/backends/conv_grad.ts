@@ -1,4 +1,3 @@
-import * as tf from '@tensorflow/tfjs-core';
 import type {
   Conv2DBackpropFilterAttrs,
   DepthwiseConv2dNativeBackpropFilterAttrs,
@@ -8,6 +7,7 @@ import type {
   NamedTensorInfoMap,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 
 /**
  * Gradient kernels some tfjs backends lack, rebuilt from forward kernels the backend has.
@@ -32,7 +32,13 @@ export type GapKernelName = (typeof GAP_KERNEL_NAMES)[number];
 /** Forward kernels each replacement is built from; it is registered only if all exist. */
 const BUILDING_BLOCKS: Record<GapKernelName, string[]> = {
   Conv2DBackpropFilter: ['Conv2D', 'Transpose', 'Slice'],
-  DepthwiseConv2dNativeBackpropFilter: ['DepthwiseConv2dNative', 'Transpose', 'Reshape', 'Slice', 'Sum'],
+  DepthwiseConv2dNativeBackpropFilter: [
+    'DepthwiseConv2dNative',
+    'Transpose',
+    'Reshape',
+    'Slice',
+    'Sum',
+  ],
   DepthwiseConv2dNativeBackpropInput: ['Conv2DBackpropInput', 'Reshape', 'Multiply'],
 };
 
@@ -50,7 +56,9 @@ class KernelRunner {
   run(kernelName: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
     const kernel = tf.getKernel(kernelName, this.backendName);
     if (kernel == null) {
-      throw new Error(`vit-ts gradient kernels: backend '${this.backendName}' has no '${kernelName}' kernel`);
+      throw new Error(
+        `vit-ts gradient kernels: backend '${this.backendName}' has no '${kernelName}' kernel`,
+      );
     }
     const out = kernel.kernelFunc({ inputs, attrs, backend: this.backend });
     const info = (Array.isArray(out) ? out[0] : out) as TensorInfo;
@@ -60,7 +68,11 @@ class KernelRunner {
 
   /** A constant written straight into the backend's storage. */
   constant(values: Float32Array, shape: number[]): TensorInfo {
-    const info: TensorInfo = { dataId: this.backend.write(values, shape, 'float32'), shape, dtype: 'float32' };
+    const info: TensorInfo = {
+      dataId: this.backend.write(values, shape, 'float32'),
+      shape,
+      dtype: 'float32',
+    };
     this.temps.push(info);
     return info;
   }
@@ -77,10 +89,15 @@ function pair(v: number | [number, number]): [number, number] {
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];
 }
 
-function assertNoDilation(kernelName: string, dilations: number | [number, number] | undefined): void {
+function assertNoDilation(
+  kernelName: string,
+  dilations: number | [number, number] | undefined,
+): void {
   const [dh, dw] = pair(dilations ?? 1);
   if (dh !== 1 || dw !== 1) {
-    throw new Error(`vit-ts ${kernelName}: dilations must be 1 (as in tfjs' own gradient), got [${dh}, ${dw}]`);
+    throw new Error(
+      `vit-ts ${kernelName}: dilations must be 1 (as in tfjs' own gradient), got [${dh}, ${dw}]`,
+    );
   }
 }
 
@@ -133,7 +150,11 @@ function conv2DBackpropFilter(
     gradPadding(x.shape[2] as number, padInfo.left, outWidth, sw, kw),
     [0, 0],
   ];
-  let g = r.run('Conv2D', { x: xT, filter: dyT }, { strides: 1, pad, dataFormat: 'NHWC', dilations: [sh, sw] });
+  let g = r.run(
+    'Conv2D',
+    { x: xT, filter: dyT },
+    { strides: 1, pad, dataFormat: 'NHWC', dilations: [sh, sw] },
+  );
   if (g.shape[1] !== kh || g.shape[2] !== kw) {
     g = r.run('Slice', { x: g }, { begin: [0, 0, 0, 0], size: [ci, kh, kw, co] });
   }
@@ -176,7 +197,11 @@ function depthwiseBackpropFilter(
     gradPadding(w as number, padInfo.left, wo, sw, kw),
     [0, 0],
   ];
-  let g = r.run('DepthwiseConv2dNative', { x: xr, filter: dyr }, { strides: 1, pad, dilations: [sh, sw] });
+  let g = r.run(
+    'DepthwiseConv2dNative',
+    { x: xr, filter: dyr },
+    { strides: 1, pad, dilations: [sh, sw] },
+  );
   if (g.shape[1] !== kh || g.shape[2] !== kw) {
     g = r.run('Slice', { x: g }, { begin: [0, 0, 0, 0], size: [1, kh, kw, b * c * m] });
   }
@@ -215,8 +240,8 @@ function depthwiseBackpropInput(
         strides: attrs.strides,
         pad: attrs.pad,
         dataFormat: 'NHWC',
-        dimRoundingMode: attrs.dimRoundingMode,
         inputShape: attrs.inputShape,
+        ...(attrs.dimRoundingMode != null ? { dimRoundingMode: attrs.dimRoundingMode } : {}),
       },
     ),
   );
@@ -250,9 +275,13 @@ const checkedBackends = new Set<string>();
  * await tf.setBackend('wasm');
  * registerMissingGradientKernels(); // ['Conv2DBackpropFilter', 'DepthwiseConv2dNative...']
  */
-export function registerMissingGradientKernels(backendName: string = tf.getBackend()): GapKernelName[] {
+export function registerMissingGradientKernels(
+  backendName: string = tf.getBackend(),
+): GapKernelName[] {
   if (typeof backendName !== 'string' || backendName === '') {
-    throw new Error(`registerMissingGradientKernels: backendName must be a backend name, got ${String(backendName)}`);
+    throw new Error(
+      `registerMissingGradientKernels: backendName must be a backend name, got ${String(backendName)}`,
+    );
   }
   const registered: GapKernelName[] = [];
   for (const name of GAP_KERNEL_NAMES) {

@@ -13,7 +13,12 @@ import { CLASS_PREFIX } from '../layers/register';
  */
 
 /** PyTorch's `torch.optim.Adam` / `AdamW` defaults. */
-export const ADAM_DEFAULTS = { learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 } as const;
+export const ADAM_DEFAULTS = {
+  learningRate: 1e-3,
+  beta1: 0.9,
+  beta2: 0.999,
+  epsilon: 1e-8,
+} as const;
 
 /** PyTorch's `torch.optim.AdamW` default weight decay. */
 export const ADAMW_DEFAULT_WEIGHT_DECAY = 1e-2;
@@ -22,7 +27,12 @@ export const ADAMW_DEFAULT_WEIGHT_DECAY = 1e-2;
  * Name segments of weights that AdamW does not decay by default, besides every weight of rank
  * <= 1 (biases, norm scales and shifts): timm's `no_weight_decay()` of a ViT.
  */
-export const DEFAULT_NO_WEIGHT_DECAY: readonly string[] = ['cls_token', 'reg_token', 'dist_token', 'pos_embed'];
+export const DEFAULT_NO_WEIGHT_DECAY: readonly string[] = [
+  'cls_token',
+  'reg_token',
+  'dist_token',
+  'pos_embed',
+];
 
 /** Options of {@link adam}. */
 export interface AdamOptions {
@@ -60,7 +70,11 @@ function resolveAdam(owner: string, options: AdamOptions): ResolvedAdam {
     throw new ConfigError(`${owner}: options must be an object, got ${String(options)}`);
   }
   return {
-    learningRate: requirePositive(owner, 'learningRate', options.learningRate ?? ADAM_DEFAULTS.learningRate),
+    learningRate: requirePositive(
+      owner,
+      'learningRate',
+      options.learningRate ?? ADAM_DEFAULTS.learningRate,
+    ),
     beta1: requireRate(owner, 'beta1', options.beta1 ?? ADAM_DEFAULTS.beta1),
     beta2: requireRate(owner, 'beta2', options.beta2 ?? ADAM_DEFAULTS.beta2),
     epsilon: requirePositive(owner, 'epsilon', options.epsilon ?? ADAM_DEFAULTS.epsilon),
@@ -120,7 +134,9 @@ export class AdamW extends tf.AdamOptimizer {
     );
     const noDecay = options.noWeightDecay ?? DEFAULT_NO_WEIGHT_DECAY;
     if (!Array.isArray(noDecay) || noDecay.some((s) => typeof s !== 'string')) {
-      throw new ConfigError(`AdamW: noWeightDecay must be an array of strings, got ${String(noDecay)}`);
+      throw new ConfigError(
+        `AdamW: noWeightDecay must be an array of strings, got ${String(noDecay)}`,
+      );
     }
     this.noWeightDecay = [...noDecay];
   }
@@ -151,7 +167,11 @@ export class AdamW extends tf.AdamOptimizer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { ...super.getConfig(), weightDecay: this.weightDecay, noWeightDecay: [...this.noWeightDecay] };
+    return {
+      ...super.getConfig(),
+      weightDecay: this.weightDecay,
+      noWeightDecay: [...this.noWeightDecay],
+    };
   }
 
   /** @nocollapse */

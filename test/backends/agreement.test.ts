@@ -1,7 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
 import { createViT } from '../../src/index';
-import { activeBackends, describeBackends, onBackend, relL2Arrays, seededValues } from '../helpers/backends';
+import {
+  activeBackends,
+  describeBackends,
+  onBackend,
+  relL2Arrays,
+  seededValues,
+} from '../helpers/backends';
 
 /**
  * ViT-Ti/16 (5.7 M parameters, 224 px, batch 1) gives the same logits on every backend as on
@@ -26,7 +32,9 @@ let reference: Promise<Reference> | null = null;
 function cpuReference(): Promise<Reference> {
   reference ??= onBackend('cpu', () => {
     const model = createViT('vit_tiny_patch16_224');
-    const weights = model.getWeights().map((w) => ({ values: w.dataSync() as Float32Array, shape: w.shape }));
+    const weights = model
+      .getWeights()
+      .map((w) => ({ values: w.dataSync() as Float32Array, shape: w.shape }));
     const logits = tf.tidy(() => (model.predict(image()) as tf.Tensor).dataSync() as Float32Array);
     model.dispose();
     return { weights, logits };

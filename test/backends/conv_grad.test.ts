@@ -1,7 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
 import { GAP_KERNEL_NAMES, registerMissingGradientKernels } from '../../src/index';
-import { activeBackends, describeBackends, onBackend, relL2Arrays, seededValues } from '../helpers/backends';
+import {
+  activeBackends,
+  describeBackends,
+  onBackend,
+  relL2Arrays,
+  seededValues,
+} from '../helpers/backends';
 
 interface ConvCase {
   name: string;
@@ -18,12 +24,30 @@ const CONV_CASES: ConvCase[] = [
   { name: '3x3 stride 1 pad 1', size: 8, k: 3, stride: 1, pad: 1, inC: 4, outC: 6 },
   { name: '3x3 stride 2 pad 1', size: 8, k: 3, stride: 2, pad: 1, inC: 4, outC: 6 },
   { name: '1x1 stride 2 (shortcut)', size: 8, k: 1, stride: 2, pad: 0, inC: 4, outC: 6 },
-  { name: '7x7 stride 2 pad 3 (ImageNet stem)', size: 16, k: 7, stride: 2, pad: 3, inC: 3, outC: 4 },
-  { name: '16x16 stride 16 (patch embedding)', size: 32, k: 16, stride: 16, pad: 0, inC: 3, outC: 4 },
+  {
+    name: '7x7 stride 2 pad 3 (ImageNet stem)',
+    size: 16,
+    k: 7,
+    stride: 2,
+    pad: 3,
+    inC: 3,
+    outC: 4,
+  },
+  {
+    name: '16x16 stride 16 (patch embedding)',
+    size: 32,
+    k: 16,
+    stride: 16,
+    pad: 0,
+    inC: 3,
+    outC: 4,
+  },
   { name: "3x3 stride 2 'same', odd size", size: 9, k: 3, stride: 2, pad: 'same', inC: 2, outC: 3 },
 ];
 
-function padding(c: ConvCase): 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]] {
+function padding(
+  c: ConvCase,
+): 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]] {
   if (typeof c.pad === 'string') return c.pad;
   return [
     [0, 0],
@@ -42,12 +66,28 @@ async function convGrads(c: ConvCase, depthwise: boolean): Promise<number[][]> {
   const grads = tf.tidy(() => {
     const x = tf.tensor4d(seededValues(2 * c.size * c.size * c.inC, 1), [2, c.size, c.size, c.inC]);
     const wShape: [number, number, number, number] = [c.k, c.k, c.inC, depthwise ? 2 : c.outC];
-    const w = tf.tensor4d(seededValues(wShape.reduce((a, b) => a * b, 1), 2), wShape);
+    const w = tf.tensor4d(
+      seededValues(
+        wShape.reduce((a, b) => a * b, 1),
+        2,
+      ),
+      wShape,
+    );
     const conv = (a: tf.Tensor4D, b: tf.Tensor4D) =>
-      depthwise ? tf.depthwiseConv2d(a, b, c.stride, padding(c)) : tf.conv2d(a, b, c.stride, padding(c));
+      depthwise
+        ? tf.depthwiseConv2d(a, b, c.stride, padding(c))
+        : tf.conv2d(a, b, c.stride, padding(c));
     const outShape = conv(x, w).shape;
-    const r = tf.tensor(seededValues(outShape.reduce((a, b) => a * b, 1), 3), outShape);
-    const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(conv(a as tf.Tensor4D, b as tf.Tensor4D), r)))([x, w]);
+    const r = tf.tensor(
+      seededValues(
+        outShape.reduce((a, b) => a * b, 1),
+        3,
+      ),
+      outShape,
+    );
+    const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+      tf.sum(tf.mul(conv(a as tf.Tensor4D, b as tf.Tensor4D), r)),
+    )([x, w]);
     return [dx, dw];
   });
   // Read asynchronously: webgpu's dataSync() returns zeros on SwiftShader.
@@ -60,7 +100,10 @@ async function convGrads(c: ConvCase, depthwise: boolean): Promise<number[][]> {
 describeBackends('registerMissingGradientKernels', (backend) => {
   it('registers exactly the kernels the backend lacks and never replaces one it has', () => {
     const existing = new Map(
-      GAP_KERNEL_NAMES.filter((n) => tf.getKernel(n, backend) != null).map((n) => [n, tf.getKernel(n, backend).kernelFunc]),
+      GAP_KERNEL_NAMES.filter((n) => tf.getKernel(n, backend) != null).map((n) => [
+        n,
+        tf.getKernel(n, backend).kernelFunc,
+      ]),
     );
     const missing = GAP_KERNEL_NAMES.filter((n) => !existing.has(n));
     // tensorflow/tfjs#8474: wasm 4.22 has no Conv2DBackpropFilter and no depthwise backprops.

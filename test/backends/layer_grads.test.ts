@@ -9,8 +9,8 @@ import {
   MultiHeadAttention,
   PatchEmbed,
   TransformerBlock,
-  ViTEmbedding,
   VisionTransformer,
+  ViTEmbedding,
 } from '../../src/index';
 import { describeBackends, onBackend, relL2Arrays, seededValues } from '../helpers/backends';
 
@@ -29,26 +29,67 @@ interface BlockCase {
 }
 
 const CASES: BlockCase[] = [
-  { name: 'PatchEmbed', make: () => new PatchEmbed({ imgSize: 8, patchSize: 4, inChans: 3, embedDim: 8 }), input: [2, 8, 8, 3] },
-  { name: 'ViTEmbedding (+1 register token)', make: () => new ViTEmbedding({ numPatches: 4, embedDim: 8, numRegTokens: 1 }), input: [2, 4, 8] },
-  { name: 'MultiHeadAttention', make: () => new MultiHeadAttention({ dim: 8, numHeads: 2 }), input: [2, 5, 8] },
+  {
+    name: 'PatchEmbed',
+    make: () => new PatchEmbed({ imgSize: 8, patchSize: 4, inChans: 3, embedDim: 8 }),
+    input: [2, 8, 8, 3],
+  },
+  {
+    name: 'ViTEmbedding (+1 register token)',
+    make: () => new ViTEmbedding({ numPatches: 4, embedDim: 8, numRegTokens: 1 }),
+    input: [2, 4, 8],
+  },
+  {
+    name: 'MultiHeadAttention',
+    make: () => new MultiHeadAttention({ dim: 8, numHeads: 2 }),
+    input: [2, 5, 8],
+  },
   { name: 'MLP', make: () => new MLP({ inFeatures: 8 }), input: [2, 5, 8] },
   { name: 'LayerNorm', make: () => new LayerNorm({}), input: [2, 5, 8] },
   { name: 'Linear', make: () => new Linear({ inFeatures: 8, outFeatures: 3 }), input: [2, 5, 8] },
-  { name: 'TransformerBlock (LayerScale)', make: () => new TransformerBlock({ dim: 8, numHeads: 2, initValues: 0.1 }), input: [2, 5, 8] },
+  {
+    name: 'TransformerBlock (LayerScale)',
+    make: () => new TransformerBlock({ dim: 8, numHeads: 2, initValues: 0.1 }),
+    input: [2, 5, 8],
+  },
   {
     name: 'VisionTransformer (token pool)',
-    make: () => new VisionTransformer({ imgSize: 8, patchSize: 4, embedDim: 8, depth: 2, numHeads: 2, numClasses: 3 }),
+    make: () =>
+      new VisionTransformer({
+        imgSize: 8,
+        patchSize: 4,
+        embedDim: 8,
+        depth: 2,
+        numHeads: 2,
+        numClasses: 3,
+      }),
     input: [2, 8, 8, 3],
   },
   {
     name: 'VisionTransformer (avg pool, fc_norm)',
     make: () =>
-      new VisionTransformer({ imgSize: 8, patchSize: 4, embedDim: 8, depth: 1, numHeads: 2, numClasses: 3, globalPool: 'avg' }),
+      new VisionTransformer({
+        imgSize: 8,
+        patchSize: 4,
+        embedDim: 8,
+        depth: 1,
+        numHeads: 2,
+        numClasses: 3,
+        globalPool: 'avg',
+      }),
     input: [2, 8, 8, 3],
   },
-  { name: 'BasicBlock (stride 2, shortcut), training', make: () => new BasicBlock({ inChannels: 4, outChannels: 8, stride: 2 }), input: [2, 8, 8, 4] },
-  { name: 'BasicBlock (identity shortcut), inference', make: () => new BasicBlock({ inChannels: 4, outChannels: 4 }), input: [2, 6, 6, 4], training: false },
+  {
+    name: 'BasicBlock (stride 2, shortcut), training',
+    make: () => new BasicBlock({ inChannels: 4, outChannels: 8, stride: 2 }),
+    input: [2, 8, 8, 4],
+  },
+  {
+    name: 'BasicBlock (identity shortcut), inference',
+    make: () => new BasicBlock({ inChannels: 4, outChannels: 4 }),
+    input: [2, 6, 6, 4],
+    training: false,
+  },
   // Whole ResNet18s (11 M weights) are differentiated by test/train/fit.test.ts on every backend;
   // here they would cost about 40 s per backend on cpu.
 ];
@@ -56,9 +97,15 @@ const CASES: BlockCase[] = [
 /** Deterministic weights: scales near 1 for norm scales and running variances, small elsewhere. */
 function setSeededWeights(layer: layers.Layer): void {
   const values = layer.weights.map((w, i) => {
-    const u = seededValues(w.shape.reduce((a, b) => a * (b as number), 1), 100 + i);
+    const u = seededValues(
+      (w.shape as number[]).reduce((a, b) => a * b, 1),
+      100 + i,
+    );
     const nearOne = /(gamma|moving_variance)(_\d+)?$/.test(w.originalName);
-    return tf.tensor(u.map((v) => (nearOne ? 1 + v : 0.5 * v)), w.shape as number[]);
+    return tf.tensor(
+      u.map((v) => (nearOne ? 1 + v : 0.5 * v)),
+      w.shape as number[],
+    );
   });
   layer.setWeights(values);
   tf.dispose(values);
@@ -73,7 +120,9 @@ async function blockGrads(c: BlockCase): Promise<{ names: string[]; grads: Float
   const size = c.input.reduce((a, b) => a * b, 1);
   // A variable too, so one variableGrads call differentiates input and weights (tidy frees the
   // initial tensor; variables survive it).
-  const x = tf.tidy(() => tf.variable(tf.tensor(seededValues(size, 1), c.input), true, `x${++inputCount}`));
+  const x = tf.tidy(() =>
+    tf.variable(tf.tensor(seededValues(size, 1), c.input), true, `x${++inputCount}`),
+  );
   tf.dispose(layer.apply(x) as tf.Tensor); // builds the layer
   setSeededWeights(layer);
   const weights = layer.trainableWeights;
@@ -85,7 +134,9 @@ async function blockGrads(c: BlockCase): Promise<{ names: string[]; grads: Float
   }, vars);
   // Without the layer's own (auto-numbered) name: `resnet18_5/layer1/0/conv1/kernel` -> `layer1/...`.
   const names = ['input', ...weights.map((w) => w.originalName.split('/').slice(1).join('/'))];
-  const out = await Promise.all(vars.map(async (v) => (await grads[v.name].data()) as Float32Array));
+  const out = await Promise.all(
+    vars.map(async (v) => (await grads[v.name].data()) as Float32Array),
+  );
   tf.dispose([value, ...Object.values(grads), x]);
   layer.dispose();
   expect(tf.memory().numTensors).toBe(before);
@@ -105,8 +156,15 @@ describeBackends('tf.grad through every layer', (backend) => {
         expect(norm, `${got.names[i]} non-zero`).toBeGreaterThan(0);
       });
       if (backend === 'cpu') return;
-      if (!cpuGrads.has(c.name)) cpuGrads.set(c.name, onBackend('cpu', () => blockGrads(c)));
-      const ref = await (cpuGrads.get(c.name) as Promise<{ names: string[]; grads: Float32Array[] }>);
+      if (!cpuGrads.has(c.name))
+        cpuGrads.set(
+          c.name,
+          onBackend('cpu', () => blockGrads(c)),
+        );
+      const ref = await (cpuGrads.get(c.name) as Promise<{
+        names: string[];
+        grads: Float32Array[];
+      }>);
       expect(got.names).toEqual(ref.names);
       got.grads.forEach((g, i) => {
         expect(relL2Arrays(g, ref.grads[i]), `${got.names[i]} vs cpu`).toBeLessThan(1e-4);

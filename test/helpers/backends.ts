@@ -23,7 +23,8 @@ declare const __VIT_TS_BACKENDS__: string | undefined;
 /** Optional override of the backend list: `VIT_TS_BACKENDS=wasm npm test` (comma-separated). */
 function backendsFromEnv(): string[] | null {
   const fromDefine = typeof __VIT_TS_BACKENDS__ === 'string' ? __VIT_TS_BACKENDS__ : '';
-  const fromProcess = typeof process !== 'undefined' ? (process.env?.['VIT_TS_BACKENDS'] ?? '') : '';
+  const fromProcess =
+    typeof process !== 'undefined' ? (process.env?.['VIT_TS_BACKENDS'] ?? '') : '';
   const list = (fromDefine || fromProcess)
     .split(',')
     .map((s) => s.trim())
@@ -45,7 +46,9 @@ export async function loadBackend(name: string): Promise<void> {
   if (name === 'webgl') await import('@tensorflow/tfjs-backend-webgl');
   else if (name === 'webgpu') await import('@tensorflow/tfjs-backend-webgpu');
   if (tf.findBackendFactory(name) == null) {
-    throw new Error(`backend ${name} is not available ${IN_BROWSER ? 'in this browser' : 'in Node'}`);
+    throw new Error(
+      `backend ${name} is not available ${IN_BROWSER ? 'in this browser' : 'in Node'}`,
+    );
   }
 }
 
@@ -97,7 +100,8 @@ export function describeBackends(
 /** Max absolute difference between two tensors (or arrays), as a number. */
 export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor | number[]): number {
   return tf.tidy(
-    () => tf.max(tf.abs(tf.sub(a, b instanceof tf.Tensor ? b : tf.tensor(b, a.shape)))).dataSync()[0],
+    () =>
+      tf.max(tf.abs(tf.sub(a, b instanceof tf.Tensor ? b : tf.tensor(b, a.shape)))).dataSync()[0],
   );
 }
 
@@ -108,7 +112,8 @@ export function relL2(a: tf.Tensor, b: tf.Tensor): number {
 
 /** Relative L2 error ||a - b|| / ||b|| of two plain arrays (e.g. read back from two backends). */
 export function relL2Arrays(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`relL2Arrays: lengths differ (${a.length} vs ${b.length})`);
+  if (a.length !== b.length)
+    throw new Error(`relL2Arrays: lengths differ (${a.length} vs ${b.length})`);
   let num = 0;
   let den = 0;
   for (let i = 0; i < a.length; i++) {

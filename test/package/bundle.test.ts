@@ -51,7 +51,9 @@ function registeredVitTsClasses(code: string): string[] {
   const module = { exports: {} };
   new Function('require', 'module', 'exports', code)(require, module, module.exports);
   const tfc = require('@tensorflow/tfjs-core') as typeof import('@tensorflow/tfjs-core');
-  return Object.keys(tfc.serialization.SerializationMap.getMap().classNameMap).filter((n) => n.startsWith('VitTs>'));
+  return Object.keys(tfc.serialization.SerializationMap.getMap().classNameMap).filter((n) =>
+    n.startsWith('VitTs>'),
+  );
 }
 
 const BACKEND_OR_NODE = /@tensorflow\/tfjs-(backend-|node)/;
@@ -75,10 +77,18 @@ describe('consumer bundle of vit-ts (esbuild, platform browser)', () => {
     );
     const src = b.inputs.filter((f) => f.startsWith('src/'));
     expect(src).toContain('src/layers/patch_embed.ts');
-    for (const dropped of ['src/models/resnet.ts', 'src/models/vision_transformer.ts', 'src/layers/attention.ts', 'src/train/optimizers.ts', 'src/backends/conv_grad.ts']) {
+    for (const dropped of [
+      'src/models/resnet.ts',
+      'src/models/vision_transformer.ts',
+      'src/layers/attention.ts',
+      'src/train/optimizers.ts',
+      'src/backends/conv_grad.ts',
+    ]) {
       expect(src).not.toContain(dropped);
     }
-    expect(src.filter((f) => f.startsWith('src/weights/') || f.startsWith('src/analysis/'))).toEqual([]);
+    expect(
+      src.filter((f) => f.startsWith('src/weights/') || f.startsWith('src/analysis/')),
+    ).toEqual([]);
     expect(b.code).not.toMatch(/ResNet18|VisionTransformer/);
     // A handful of kilobytes against about 150 kB for the whole API.
     expect(b.code.length).toBeLessThan(20_000);
@@ -90,10 +100,22 @@ describe('consumer bundle of vit-ts (esbuild, platform browser)', () => {
       true,
     );
     expect(registeredVitTsClasses(b.code)).toEqual(['VitTs>PatchEmbed']);
-    const vit = await bundle("import { createViT } from 'vit-ts'; export const make = createViT;", true);
+    const vit = await bundle(
+      "import { createViT } from 'vit-ts'; export const make = createViT;",
+      true,
+    );
     // Everything a ViT is built from registers, so its saved models load back.
     expect(registeredVitTsClasses(vit.code)).toEqual(
-      expect.arrayContaining(['VitTs>VisionTransformer', 'VitTs>TransformerBlock', 'VitTs>PatchEmbed', 'VitTs>ViTEmbedding', 'VitTs>MultiHeadAttention', 'VitTs>MLP', 'VitTs>LayerNorm', 'VitTs>Linear']),
+      expect.arrayContaining([
+        'VitTs>VisionTransformer',
+        'VitTs>TransformerBlock',
+        'VitTs>PatchEmbed',
+        'VitTs>ViTEmbedding',
+        'VitTs>MultiHeadAttention',
+        'VitTs>MLP',
+        'VitTs>LayerNorm',
+        'VitTs>Linear',
+      ]),
     );
   });
 
@@ -102,7 +124,10 @@ describe('consumer bundle of vit-ts (esbuild, platform browser)', () => {
     // never used is dropped with its module, registration included.
     const unused = await bundle("import { ResNet18 } from 'vit-ts'; export const x = 1;", true);
     expect(unused.inputs.filter((f) => f.startsWith('src/'))).toEqual([]);
-    const loadOnly = await bundle("import { registerVitTsLayers } from 'vit-ts'; registerVitTsLayers();", true);
+    const loadOnly = await bundle(
+      "import { registerVitTsLayers } from 'vit-ts'; registerVitTsLayers();",
+      true,
+    );
     expect(registeredVitTsClasses(loadOnly.code).sort()).toEqual(
       [
         'VitTs>AdamW',

@@ -24,7 +24,12 @@ async function lossesOverSteps(
 ): Promise<number[]> {
   model.compile({ optimizer, loss: 'categoricalCrossentropy' });
   const t0 = Date.now();
-  const history = await model.fit(x, y, { epochs: steps, batchSize: x.shape[0], shuffle: false, verbose: 0 });
+  const history = await model.fit(x, y, {
+    epochs: steps,
+    batchSize: x.shape[0],
+    shuffle: false,
+    verbose: 0,
+  });
   console.log(`${model.name} on ${tf.getBackend()}: ${steps} steps in ${Date.now() - t0} ms`);
   model.dispose();
   optimizer.dispose();
@@ -35,8 +40,21 @@ describeBackends('a few fit steps lower the loss', () => {
   it('small ViT (16 px, patch 4, D 32, depth 2), batch 4, 3 steps', async () => {
     const before = tf.memory().numTensors;
     const [x, y] = batch(4, 16, 4, 11);
-    const model = createViT({ imgSize: 16, patchSize: 4, embedDim: 32, depth: 2, numHeads: 2, numClasses: 4 });
-    const losses = await lossesOverSteps(model, x, y, 3, adamw({ learningRate: 1e-3, weightDecay: 0.05 }));
+    const model = createViT({
+      imgSize: 16,
+      patchSize: 4,
+      embedDim: 32,
+      depth: 2,
+      numHeads: 2,
+      numClasses: 4,
+    });
+    const losses = await lossesOverSteps(
+      model,
+      x,
+      y,
+      3,
+      adamw({ learningRate: 1e-3, weightDecay: 0.05 }),
+    );
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(losses[2]).toBeLessThan(losses[0]);
     tf.dispose([x, y]);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
-import { AdamW, ConfigError, adam, adamw } from '../../src/index';
+import { AdamW, adam, adamw, ConfigError } from '../../src/index';
 import { describeBackends } from '../helpers/backends';
 import torchRef from './fixtures/adamw_torch.json';
 
@@ -17,7 +17,8 @@ function makeVariables(init: Named, tag: string): Record<string, tf.Variable> {
 
 function gradMap(vars: Record<string, tf.Variable>, grads: Named): tf.NamedTensorMap {
   const map: tf.NamedTensorMap = {};
-  for (const [name, v] of Object.entries(vars)) map[v.name] = tf.tensor(grads[name].values, grads[name].shape);
+  for (const [name, v] of Object.entries(vars))
+    map[v.name] = tf.tensor(grads[name].values, grads[name].shape);
   return map;
 }
 
@@ -28,7 +29,12 @@ describeBackends('optimizers pin PyTorch settings', (backend) => {
     // tf.train.adam() would take the backend's epsilon (1e-4 on webgl in Chromium).
     const backendEps = tf.backend().epsilon();
     expect(new tf.AdamOptimizer(0.1, 0.9, 0.999).getConfig()['epsilon']).toBe(backendEps);
-    expect(adam().getConfig()).toEqual({ learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8 });
+    expect(adam().getConfig()).toEqual({
+      learningRate: 1e-3,
+      beta1: 0.9,
+      beta2: 0.999,
+      epsilon: 1e-8,
+    });
     expect(adamw().getConfig()).toMatchObject({ epsilon: 1e-8, weightDecay: 1e-2 });
     expect(adamw({ epsilon: 1e-6 }).getConfig()['epsilon']).toBe(1e-6);
   });
@@ -44,8 +50,11 @@ describeBackends('optimizers pin PyTorch settings', (backend) => {
     const before = tf.memory().numTensors;
     const opt = adamw({ learningRate: lr, weightDecay: wd });
     for (let step = 0; step < 2; step++) {
-      const grads = { [kernel.name]: tf.tensor2d([[0.5, -0.25]]), [bias.name]: tf.tensor1d([0.5, -0.25]) };
-      opt.applyGradients(grads);
+      const grads = {
+        [kernel.name]: tf.tensor2d([[0.5, -0.25]]),
+        [bias.name]: tf.tensor1d([0.5, -0.25]),
+      };
+      opt.applyGradients(grads as tf.NamedTensorMap as Parameters<typeof opt.applyGradients>[0]);
       tf.dispose(Object.values(grads));
     }
     // kernel: (1 * 0.99 - 0.1) * 0.99 - 0.1 = 0.7811; (-2 * 0.99 + 0.1) * 0.99 + 0.1 = -1.7612
@@ -73,12 +82,13 @@ describeBackends('optimizers pin PyTorch settings', (backend) => {
     });
     for (const [step, g] of torchRef.grads.entries()) {
       const grads = gradMap(vars, g as Named);
-      opt.applyGradients(grads);
+      opt.applyGradients(grads as tf.NamedTensorMap as Parameters<typeof opt.applyGradients>[0]);
       tf.dispose(Object.values(grads));
       for (const [name, v] of Object.entries(vars)) {
         const expected = (torchRef.after[step] as Record<string, number[]>)[name];
         const got = await v.data();
-        for (let i = 0; i < got.length; i++) expect(Math.abs(got[i] - expected[i])).toBeLessThan(2e-6);
+        for (let i = 0; i < got.length; i++)
+          expect(Math.abs(got[i] - expected[i])).toBeLessThan(2e-6);
       }
     }
     // The decayed kernel moved differently from plain Adam: check decay was really applied.
@@ -86,7 +96,7 @@ describeBackends('optimizers pin PyTorch settings', (backend) => {
     const adamOpt = adam({ learningRate: torchRef.lr, epsilon: torchRef.epsilon });
     for (const g of torchRef.grads) {
       const grads = gradMap(plain, g as Named);
-      adamOpt.applyGradients(grads);
+      adamOpt.applyGradients(grads as Parameters<typeof adamOpt.applyGradients>[0]);
       tf.dispose(Object.values(grads));
     }
     const kName = 'blocks/0/fc1/kernel';
