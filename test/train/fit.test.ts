@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { expect, it } from 'vitest';
 import { adamw, createResNet18, createViT } from '../../src/index';
-import { describeBackends, IN_BROWSER, seededValues } from '../helpers/backends';
+import { describeBackends, seededValues } from '../helpers/backends';
 
 /** Softmax cross-entropy on logits, the loss for vit-ts' classification heads. */
 function softmaxCrossEntropy(labels: tf.Tensor, logits: tf.Tensor): tf.Tensor {
