@@ -154,3 +154,5 @@ export {
   adamw,
 } from './train/optimizers';
 export type { AdamOptions, AdamWOptions } from './train/optimizers';
+export { softmaxCrossEntropy } from './train/losses';
+export type { SoftmaxCrossEntropyOptions } from './train/losses';

@@ -12,7 +12,7 @@ import { resolveViTConfig, VisionTransformer, type ViTConfig } from './vision_tr
  *
  * @example
  * const model = createViT('vit_tiny_patch16_224', { numClasses: 10, imgSize: 32, patchSize: 4 });
- * model.compile({ optimizer: 'adam', loss: 'categoricalCrossentropy' });
+ * model.compile({ optimizer: adamw({ learningRate: 1e-3 }), loss: softmaxCrossEntropy() });
  */
 export function createViT(
   presetOrConfig: string | ViTConfig,

@@ -93,7 +93,7 @@ function requireNonNegative(owner: string, name: string, value: unknown): number
  * The update is `torch.optim.Adam`'s: `w -= lr * m_hat / (sqrt(v_hat) + epsilon)`.
  *
  * @example
- * model.compile({ optimizer: adam({ learningRate: 3e-4 }), loss: 'categoricalCrossentropy' });
+ * model.compile({ optimizer: adam({ learningRate: 3e-4 }), loss: softmaxCrossEntropy() });
  */
 export function adam(options: AdamOptions = {}): tf.AdamOptimizer {
   const o = resolveAdam('adam', options);
@@ -197,7 +197,7 @@ tf.serialization.registerClass(AdamW, CLASS_PREFIX, 'AdamW');
  * and timm's choice of decayed weights. See {@link AdamW}.
  *
  * @example
- * model.compile({ optimizer: adamw({ learningRate: 5e-4, weightDecay: 0.05 }), loss: 'categoricalCrossentropy' });
+ * model.compile({ optimizer: adamw({ learningRate: 5e-4, weightDecay: 0.05 }), loss: softmaxCrossEntropy() });
  */
 export function adamw(options: AdamWOptions = {}): AdamW {
   return new AdamW(options);
