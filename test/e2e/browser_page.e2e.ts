@@ -284,6 +284,13 @@ async function main(): Promise<void> {
     );
     check('a drawn vertical stroke is predicted as 1', drawnTop1 === 1, `top-1 ${drawnTop1}`);
 
+    // The screenshot shows a held-out digit with the rollout.
+    await page.click('#samples button[data-sample-index="7"]');
+    await page.waitForFunction(() =>
+      /held-out/.test(document.getElementById('input-info')?.textContent ?? ''),
+    );
+    await waitReady(page);
+    await setLayer(page, max);
     await mkdir(join(repo, 'test-artifacts'), { recursive: true });
     await page.screenshot({ path: screenshot, fullPage: true });
     console.log(`screenshot: ${screenshot}`);
