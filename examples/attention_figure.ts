@@ -9,8 +9,7 @@
  * Uses the trained MNIST ViT shipped in examples/mnist/model/ when it is there; otherwise a
  * randomly initialised ViT of the same shape (the maps are then not meaningful, only the plumbing).
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -56,12 +55,19 @@ function spreadLayers(depth: number, count = 5): number[] {
   ];
 }
 
-/** The first test digit of each class 0, 1, 2, ... from the `mnist` package: [28, 28] in [0, 1]. */
+/**
+ * Held-out digits (never seen in training) from examples/mnist/samples.json, in a varied fixed
+ * order of classes (7, 0, 3, 6, ...): [28 * 28] grey levels scaled to [0, 1].
+ */
 function mnistDigits(count: number): { label: number; pixels: number[] }[] {
-  const mnist = createRequire(import.meta.url)('mnist') as { raw: number[] }[];
+  const file = JSON.parse(readFileSync(join(here, 'mnist', 'samples.json'), 'utf8')) as {
+    samples: { label: number; pixels: number[] }[];
+  };
   return Array.from({ length: count }, (_, i) => {
-    const label = (i * 3 + 7) % 10; // a varied, fixed choice: 7, 0, 3, 6, ...
-    return { label, pixels: mnist[label].raw.slice(0, 28 * 28) };
+    const label = (i * 3 + 7) % 10;
+    const sample = file.samples.find((s) => s.label === label);
+    if (!sample) throw new Error(`samples.json has no digit ${label}`);
+    return { label, pixels: sample.pixels.map((v) => v / 255) };
   });
 }
 
