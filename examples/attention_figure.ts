@@ -29,6 +29,7 @@ import {
   toRgba,
 } from '../src/index';
 import { loadModel, writePng } from '../src/node';
+import { MNIST_VIT_CONFIG } from './mnist/data';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -76,16 +77,7 @@ async function loadOrCreate(dir: string): Promise<{ model: LayersModel; trained:
   console.warn(
     `no model at ${dir}/model.json: using a randomly initialised ViT (maps are not meaningful)`,
   );
-  const model = createViT({
-    imgSize: 28,
-    patchSize: 4,
-    inChans: 1,
-    embedDim: 48,
-    depth: 6,
-    numHeads: 4,
-    mlpRatio: 2,
-    numClasses: 10,
-  });
+  const model = createViT(MNIST_VIT_CONFIG);
   return { model, trained: false };
 }
 

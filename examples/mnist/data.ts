@@ -10,6 +10,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import type { ViTConfig } from '../../src/index';
 
 /** Side of an MNIST digit in pixels. */
 export const MNIST_SIZE = 28;
@@ -137,3 +138,15 @@ export async function writeSamples(
   };
   await writeFile(path, `${JSON.stringify(doc)}\n`);
 }
+
+/** The architecture of the shipped model. */
+export const MNIST_VIT_CONFIG: ViTConfig = {
+  imgSize: 28,
+  patchSize: 4,
+  inChans: 1,
+  embedDim: 48,
+  depth: 6,
+  numHeads: 4,
+  mlpRatio: 2,
+  numClasses: 10,
+};

@@ -16,12 +16,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { createViT, type ViTConfig } from '../../src/index';
+import { createViT } from '../../src/index';
 import { loadModel, saveModel } from '../../src/node';
 import {
   type Digit,
   MNIST_PIXELS,
   MNIST_SIZE,
+  MNIST_VIT_CONFIG,
   mulberry32,
   shuffled,
   splitDigits,
@@ -31,18 +32,6 @@ import {
 import { installWasmTransposedMatMul } from './wasm_matmul';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-/** The architecture of the shipped model. */
-export const MNIST_VIT_CONFIG: ViTConfig = {
-  imgSize: 28,
-  patchSize: 4,
-  inChans: 1,
-  embedDim: 48,
-  depth: 6,
-  numHeads: 4,
-  mlpRatio: 2,
-  numClasses: 10,
-};
 
 const { values: args } = parseArgs({
   options: {

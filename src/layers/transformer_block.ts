@@ -4,7 +4,13 @@ import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import { initializers } from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
-import { assertInputShape, requirePositive, requirePositiveInt, requireRate } from '../errors';
+import {
+  assertInputShape,
+  ConfigError,
+  requirePositive,
+  requirePositiveInt,
+  requireRate,
+} from '../errors';
 import { type AttentionOutput, MultiHeadAttention } from './attention';
 import { CompositeLayer } from './composite';
 import { LayerNorm } from './layer_norm';
@@ -73,8 +79,11 @@ export class TransformerBlock extends CompositeLayer {
     this.initValues =
       args.initValues == null ? null : requirePositive(owner, 'initValues', args.initValues);
     this.normEps = requirePositive(owner, 'normEps', args.normEps ?? 1e-6);
-    // Validate the head split now, at construction, not at first call.
-    this.attnArgs();
+    if (this.dim % this.numHeads !== 0) {
+      throw new ConfigError(
+        `${owner}: dim (${this.dim}) must be divisible by numHeads (${this.numHeads}); got remainder ${this.dim % this.numHeads}`,
+      );
+    }
   }
 
   private attnArgs() {

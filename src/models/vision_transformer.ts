@@ -1,6 +1,7 @@
 import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
+import { input } from '@tensorflow/tfjs-layers';
 import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
 import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import {
@@ -306,7 +307,9 @@ export class VisionTransformer extends CompositeLayer {
         );
       }
     }
-    if (!this.built) this.apply(tf.zeros([1, ...this.config.imgSize, this.config.inChans]));
+    // Build symbolically: no tensors are created (an eager warm-up pass would leak its output).
+    if (!this.built)
+      this.apply(input({ batchShape: [null, ...this.config.imgSize, this.config.inChans] }));
     const keep = new Set(wanted);
     const out = tf.tidy(() => {
       let t = this.embed.call(this.patchEmbed.call(x, {}), {}) as tf.Tensor;
