@@ -3,8 +3,16 @@
  * came, so that a bad config or a bad input can be fixed from the message alone.
  */
 
+/** Base class of every error vit-ts throws: `err instanceof VitTsError` catches them all. */
+export class VitTsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VitTsError';
+  }
+}
+
 /** Thrown at construction when a layer or model config is invalid. */
-export class ConfigError extends Error {
+export class ConfigError extends VitTsError {
   constructor(message: string) {
     super(message);
     this.name = 'ConfigError';
@@ -12,7 +20,7 @@ export class ConfigError extends Error {
 }
 
 /** Thrown at call (or symbolic build) time when an input tensor has the wrong shape. */
-export class InputShapeError extends Error {
+export class InputShapeError extends VitTsError {
   constructor(message: string) {
     super(message);
     this.name = 'InputShapeError';

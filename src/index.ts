@@ -5,7 +5,7 @@
  * imports no tfjs backend: pick cpu, wasm, webgl, webgpu or tfjs-node in your application.
  * @packageDocumentation
  */
-export { ConfigError, InputShapeError } from './errors';
+export { ConfigError, InputShapeError, VitTsError } from './errors';
 
 export { MultiHeadAttention } from './layers/attention';
 export type { AttentionOutput, MultiHeadAttentionArgs } from './layers/attention';

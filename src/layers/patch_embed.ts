@@ -1,9 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { assertInputShape, ConfigError, requirePositiveInt } from '../errors';
+import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
 import { registerLayer, withDefaultName } from './register';

@@ -2,8 +2,6 @@ import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import { initializers } from '@tensorflow/tfjs-layers';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import {
   assertInputShape,
   ConfigError,
@@ -11,6 +9,7 @@ import {
   requirePositiveInt,
   requireRate,
 } from '../errors';
+import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { type AttentionOutput, MultiHeadAttention } from './attention';
 import { CompositeLayer } from './composite';
 import { LayerNorm } from './layer_norm';

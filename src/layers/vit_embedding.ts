@@ -2,14 +2,13 @@ import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import {
   assertInputShape,
   requireNonNegativeInt,
   requirePositiveInt,
   requireRate,
 } from '../errors';
+import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { readWeight } from './composite';
 import { timmNormal } from './init';
 import { dropout } from './ops';

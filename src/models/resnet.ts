@@ -2,8 +2,6 @@ import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import { initializers, layers } from '@tensorflow/tfjs-layers';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import { ensureGradientKernels } from '../backends/conv_grad';
 import {
   assertInputShape,
@@ -15,6 +13,7 @@ import { addBatchNormWeights, type BatchNormWeights, batchNorm } from '../layers
 import { CompositeLayer } from '../layers/composite';
 import { Linear } from '../layers/linear';
 import { registerLayer, withDefaultName } from '../layers/register';
+import type { Kwargs, LayerArgs } from '../tfjs_types';
 
 /** Kaiming-normal fan-out init of torchvision's ResNet convolutions. */
 function kaimingFanOut() {

@@ -2,8 +2,6 @@ import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { input } from '@tensorflow/tfjs-layers';
-import type { LayerArgs } from '@tensorflow/tfjs-layers/dist/engine/topology';
-import type { Kwargs } from '@tensorflow/tfjs-layers/dist/types';
 import {
   assertInputShape,
   ConfigError,
@@ -20,6 +18,7 @@ import { PatchEmbed, type Size2D, toPair } from '../layers/patch_embed';
 import { registerLayer, withDefaultName } from '../layers/register';
 import { TransformerBlock } from '../layers/transformer_block';
 import { ViTEmbedding } from '../layers/vit_embedding';
+import type { Kwargs, LayerArgs } from '../tfjs_types';
 
 /** How the token sequence is pooled into one vector before the head. */
 export type GlobalPool = 'token' | 'avg';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { NamedTensor, NamedVariableMap } from '@tensorflow/tfjs-core/dist/tensor_types';
 import { ConfigError, requirePositive, requireRate } from '../errors';
 import { CLASS_PREFIX } from '../layers/register';
+import type { NamedTensor, NamedVariableMap } from '../tfjs_types';
 
 /**
  * Optimizers with PyTorch's defaults, pinned so that they do not change with the backend.
