@@ -5,7 +5,16 @@
  * imports no tfjs backend: pick cpu, wasm, webgl, webgpu or tfjs-node in your application.
  * @packageDocumentation
  */
-export { ConfigError, InputShapeError, VitTsError } from './errors';
+export {
+  BackendError,
+  CheckpointError,
+  ConfigError,
+  InputShapeError,
+  ModelFileError,
+  NotBuiltError,
+  SafetensorsError,
+  VitTsError,
+} from './errors';
 
 export { MultiHeadAttention } from './layers/attention';
 export type { AttentionOutput, MultiHeadAttentionArgs } from './layers/attention';
@@ -18,7 +27,9 @@ export { MLP } from './layers/mlp';
 export type { MLPArgs } from './layers/mlp';
 export { dropPath, gelu, layerNorm, linear } from './layers/ops';
 export { PatchEmbed } from './layers/patch_embed';
-export type { PatchEmbedArgs, Size2D } from './layers/patch_embed';
+export type { PatchEmbedArgs } from './layers/patch_embed';
+export { numPrefixTokens, patchGrid, tokenGeometry } from './geometry';
+export type { PatchGrid, PrefixTokens, Size2D, TokenGeometry } from './geometry';
 export { countTrainableParams, formatSummary, summarize } from './layers/summary';
 export type { SummaryRow } from './layers/summary';
 export { TransformerBlock } from './layers/transformer_block';
@@ -59,7 +70,6 @@ export type { ResamplePosEmbedOptions, ResizeMethod, ResizeOptions } from './wei
 export {
   DEFAULT_MAX_HEADER_BYTES,
   SAFETENSORS_DTYPE_BYTES,
-  SafetensorsError,
   entryToTensor,
   readSafetensors,
   writeSafetensors,
@@ -86,7 +96,7 @@ export {
 } from './weights/keymaps';
 export type { CheckpointFormat, KeyMapEntry, KeyRule, ModelFamily } from './weights/keymaps';
 export type { TensorLayout } from './weights/layouts';
-export { CheckpointError, loadPretrained } from './weights/load';
+export { loadPretrained } from './weights/load';
 export type {
   CheckpointSource,
   LoadPretrainedOptions,

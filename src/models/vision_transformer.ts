@@ -5,16 +5,18 @@ import { input } from '@tensorflow/tfjs-layers';
 import {
   assertInputShape,
   ConfigError,
+  requireDivisible,
   requireNonNegativeInt,
   requirePositive,
   requirePositiveInt,
   requireRate,
 } from '../errors';
+import { patchGrid, type Size2D, type TokenGeometry, tokenGeometry, toPair } from '../geometry';
 import { CompositeLayer } from '../layers/composite';
 import { LayerNorm } from '../layers/layer_norm';
 import { Linear } from '../layers/linear';
 import { dropout } from '../layers/ops';
-import { PatchEmbed, type Size2D, toPair } from '../layers/patch_embed';
+import { PatchEmbed } from '../layers/patch_embed';
 import { registerLayer, withDefaultName } from '../layers/register';
 import { TransformerBlock } from '../layers/transformer_block';
 import { ViTEmbedding } from '../layers/vit_embedding';
@@ -86,18 +88,10 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
   }
   const imgSize = toPair(o, 'imgSize', config.imgSize ?? 224);
   const patchSize = toPair(o, 'patchSize', config.patchSize ?? 16);
-  if (imgSize[0] % patchSize[0] !== 0 || imgSize[1] % patchSize[1] !== 0) {
-    throw new ConfigError(
-      `${o}: imgSize [${imgSize.join(', ')}] must be divisible by patchSize [${patchSize.join(', ')}]`,
-    );
-  }
+  patchGrid(o, imgSize, patchSize);
   const embedDim = requirePositiveInt(o, 'embedDim', config.embedDim ?? 768);
   const numHeads = requirePositiveInt(o, 'numHeads', config.numHeads ?? 12);
-  if (embedDim % numHeads !== 0) {
-    throw new ConfigError(
-      `${o}: embedDim (${embedDim}) must be divisible by numHeads (${numHeads}); got remainder ${embedDim % numHeads}`,
-    );
-  }
+  requireDivisible(o, 'embedDim', embedDim, 'numHeads', numHeads);
   const globalPool = config.globalPool ?? 'token';
   if (globalPool !== 'token' && globalPool !== 'avg') {
     throw new ConfigError(`${o}: globalPool must be 'token' or 'avg', got '${String(globalPool)}'`);
@@ -187,17 +181,19 @@ export class VisionTransformer extends CompositeLayer {
     this.config = resolveViTConfig(args);
   }
 
+  /** Grid, prefix tokens and sequence length of this ViT (see {@link tokenGeometry}). */
+  get geometry(): TokenGeometry {
+    return tokenGeometry('VisionTransformer', this.config);
+  }
+
   /** Patch grid `[gh, gw]`. */
   get gridSize(): [number, number] {
-    return [
-      this.config.imgSize[0] / this.config.patchSize[0],
-      this.config.imgSize[1] / this.config.patchSize[1],
-    ];
+    return this.geometry.gridSize;
   }
 
   /** Prefix tokens (class + registers) before the patch tokens. */
   get numPrefixTokens(): number {
-    return (this.config.classToken ? 1 : 0) + this.config.numRegTokens;
+    return this.geometry.numPrefixTokens;
   }
 
   override build(inputShape: Shape | Shape[]): void {
@@ -232,7 +228,7 @@ export class VisionTransformer extends CompositeLayer {
         qkvBias: c.qkvBias,
         projDrop: c.projDropRate,
         attnDrop: c.attnDropRate,
-        dropPath: dpr,
+        dropPathRate: dpr,
         initValues: c.initValues,
         normEps: c.normEps,
       });
