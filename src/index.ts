@@ -5,7 +5,7 @@
  * imports no tfjs backend: pick cpu, wasm, webgl, webgpu or tfjs-node in your application.
  * @packageDocumentation
  */
-export { ConfigError, InputShapeError, VitTsError } from './errors';
+export { ConfigError, DataError, InputShapeError, VitTsError } from './errors';
 
 export { MultiHeadAttention } from './layers/attention';
 export type { AttentionOutput, MultiHeadAttentionArgs } from './layers/attention';
@@ -169,3 +169,17 @@ export {
 export type { AdamOptions, AdamWOptions } from './train/optimizers';
 export { softmaxCrossEntropy } from './train/losses';
 export type { SoftmaxCrossEntropyOptions } from './train/losses';
+
+// --- data: dataset decoders, browser-safe (src/data/; file loaders are in vit-ts/node) ---
+export { encodeIdxUint8, parseIdx } from './data/idx';
+export type { IdxArray, IdxDtype } from './data/idx';
+export {
+  CIFAR10_CLASSES,
+  CIFAR10_RECORD_BYTES,
+  CIFAR10_SIZE,
+  FASHION_MNIST_CLASSES,
+  concatDecoded,
+  parseCifar10Batch,
+  toImageDataset,
+} from './data/datasets';
+export type { DecodedImages, ImageDataset } from './data/datasets';
