@@ -9,6 +9,7 @@ export {
   BackendError,
   CheckpointError,
   ConfigError,
+  DataError,
   InputShapeError,
   ModelFileError,
   NotBuiltError,
@@ -38,7 +39,20 @@ export { ViTEmbedding } from './layers/vit_embedding';
 export type { ViTEmbeddingArgs } from './layers/vit_embedding';
 
 export { createResNet18, createViT } from './models/factory';
-export type { CreateResNet18Options } from './models/factory';
+export type { CreateModelOptions, CreateResNet18Options } from './models/factory';
+
+// --- reproducibility: the library's seeded generator (src/random.ts) ---
+export {
+  Random,
+  createRandom,
+  getRandomState,
+  getSeed,
+  mulberry32,
+  setRandomState,
+  setSeed,
+  withSeed,
+} from './random';
+export type { RandomState } from './random';
 export { countViTMacs, countViTParams } from './models/param_count';
 export {
   IMAGENET_NORMALIZATION,
@@ -166,3 +180,17 @@ export {
 export type { AdamOptions, AdamWOptions } from './train/optimizers';
 export { softmaxCrossEntropy } from './train/losses';
 export type { SoftmaxCrossEntropyOptions } from './train/losses';
+
+// --- data: dataset decoders, browser-safe (src/data/; file loaders are in vit-ts/node) ---
+export { encodeIdxUint8, parseIdx } from './data/idx';
+export type { IdxArray, IdxDtype } from './data/idx';
+export {
+  CIFAR10_CLASSES,
+  CIFAR10_RECORD_BYTES,
+  CIFAR10_SIZE,
+  FASHION_MNIST_CLASSES,
+  concatDecoded,
+  parseCifar10Batch,
+  toImageDataset,
+} from './data/datasets';
+export type { DecodedImages, ImageDataset } from './data/datasets';

@@ -9,6 +9,7 @@ import {
   BackendError,
   CheckpointError,
   ConfigError,
+  DataError,
   describeValue,
   InputShapeError,
   kindOf,
@@ -39,6 +40,7 @@ describe('error classes', () => {
       new CheckpointError('d', { loaded: [] } as never),
       new ModelFileError('e'),
       new BackendError('f'),
+      new DataError('h'),
       new NotBuiltError('g'),
     ];
     for (const e of made) {
