@@ -50,17 +50,6 @@ export class CheckpointError extends VitTsError {
 }
 
 /**
- * Thrown when a file or directory cannot be read or written as a vit-ts model or weight file
- * (missing, unreadable, or not in the expected format). The message names the path.
- */
-export class ModelFileError extends VitTsError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ModelFileError';
-  }
-}
-
-/**
  * Thrown when the tfjs backend cannot do what was asked (for example a gradient kernel that
  * cannot be built from the backend's forward kernels).
  */
@@ -130,6 +119,29 @@ export class DataError extends VitTsError {
   constructor(message: string) {
     super(message);
     this.name = 'DataError';
+  }
+}
+
+/**
+ * Thrown when a crash-safe write (`vit-ts/node`: `saveModel`, `writeFileAtomic`,
+ * `commitVersioned`) cannot complete. The previous file or model is left intact.
+ */
+export class AtomicWriteError extends VitTsError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AtomicWriteError';
+  }
+}
+
+/**
+ * Thrown when a saved model cannot be read or trusted: a missing or unreadable file, a manifest path leaving the model directory, a
+ * file that is not a regular file, a byte count that disagrees with the manifest, a config
+ * above the size limits. The message names the file, what was expected and what was found.
+ */
+export class ModelFileError extends VitTsError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelFileError';
   }
 }
 

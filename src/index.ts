@@ -8,6 +8,7 @@
 export {
   BackendError,
   CheckpointError,
+  AtomicWriteError,
   ConfigError,
   DataError,
   InputShapeError,

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { describe, expect, it } from 'vitest';
 import {
+  AtomicWriteError,
   BackendError,
   CheckpointError,
   ConfigError,
@@ -42,6 +43,7 @@ describe('error classes', () => {
       new BackendError('f'),
       new DataError('h'),
       new NotBuiltError('g'),
+      new AtomicWriteError('i'),
     ];
     for (const e of made) {
       expect(e).toBeInstanceOf(VitTsError);
