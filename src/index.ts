@@ -27,7 +27,20 @@ export { ViTEmbedding } from './layers/vit_embedding';
 export type { ViTEmbeddingArgs } from './layers/vit_embedding';
 
 export { createResNet18, createViT } from './models/factory';
-export type { CreateResNet18Options } from './models/factory';
+export type { CreateModelOptions, CreateResNet18Options } from './models/factory';
+
+// --- reproducibility: the library's seeded generator (src/random.ts) ---
+export {
+  Random,
+  createRandom,
+  getRandomState,
+  getSeed,
+  mulberry32,
+  setRandomState,
+  setSeed,
+  withSeed,
+} from './random';
+export type { RandomState } from './random';
 export { countViTMacs, countViTParams } from './models/param_count';
 export {
   IMAGENET_NORMALIZATION,
