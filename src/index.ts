@@ -5,7 +5,14 @@
  * imports no tfjs backend: pick cpu, wasm, webgl, webgpu or tfjs-node in your application.
  * @packageDocumentation
  */
-export { ConfigError, DataError, InputShapeError, VitTsError } from './errors';
+export {
+  AtomicWriteError,
+  ConfigError,
+  DataError,
+  InputShapeError,
+  ModelFileError,
+  VitTsError,
+} from './errors';
 
 export { MultiHeadAttention } from './layers/attention';
 export type { AttentionOutput, MultiHeadAttentionArgs } from './layers/attention';
