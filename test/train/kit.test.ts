@@ -12,6 +12,7 @@ import {
   ModelEma,
   mixBatch,
   normalizeImages,
+  Random,
   randomCrop,
   randomHorizontalFlip,
   resetClassifier,
@@ -364,10 +365,7 @@ describeBackends('training kit', () => {
 
 describe('sampleBeta', () => {
   it('has the mean a / (a + b) over many seeded draws', () => {
-    let s = 12345;
-    const random = {
-      next: () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s / 4294967296),
-    };
+    const random = new Random(12345);
     let sum = 0;
     for (let i = 0; i < 4000; i++) sum += sampleBeta(0.4, 1.2, random);
     expect(sum / 4000).toBeCloseTo(0.25, 1);
