@@ -33,6 +33,18 @@ export type { TransformerBlockArgs } from './layers/transformer_block';
 export { ViTEmbedding } from './layers/vit_embedding';
 export type { ViTEmbeddingArgs } from './layers/vit_embedding';
 
+// --- fast matrix products per backend, forward and backward (src/ops/) ---
+export {
+  batchMatMul,
+  depthwiseBatchMatMul,
+  fastBatchMatMul,
+  fastLinear2D,
+  plainMatMul2D,
+  productForm,
+  setProductForm,
+} from './ops/matmul';
+export type { ProductForm } from './ops/matmul';
+
 export { createResNet18, createViT } from './models/factory';
 export type { CreateModelOptions, CreateResNet18Options } from './models/factory';
 
