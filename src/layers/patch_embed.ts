@@ -3,6 +3,7 @@ import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import { assertInputShape, requirePositiveInt } from '../errors';
 import { patchGrid, type Size2D, toPair } from '../geometry';
+import { linear } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { timmNormal, zeros } from './init';
 import { readWeight } from './layer_utils';
@@ -99,7 +100,7 @@ export class PatchEmbed extends layers.Layer {
         ph * pw * c,
         this.embedDim,
       ]);
-      const y = tf.fused.matMul({ a: patches, b: k as tf.Tensor2D, bias: this.bias?.read() });
+      const y = linear(patches, k, this.bias?.read());
       return tf.reshape(y, [b, gh * gw, this.embedDim]);
     });
   }
