@@ -18,6 +18,8 @@ export { MLP } from './layers/mlp';
 export type { MLPArgs } from './layers/mlp';
 export { dropPath, gelu, layerNorm, linear } from './layers/ops';
 export { PatchEmbed } from './layers/patch_embed';
+export { POS_EMBED_KINDS, sincos2dPosEmbed } from './layers/pos_embed';
+export type { PosEmbedKind } from './layers/pos_embed';
 export type { PatchEmbedArgs, Size2D } from './layers/patch_embed';
 export { countTrainableParams, formatSummary, summarize } from './layers/summary';
 export type { SummaryRow } from './layers/summary';
@@ -38,9 +40,16 @@ export {
 export type { Normalization, ViTPreset, ViTPresetName } from './models/presets';
 export { BasicBlock, ResNet18 } from './models/resnet';
 export type { BasicBlockArgs, ResNet18Args, ResNetStem } from './models/resnet';
-export { VisionTransformer, resolveViTConfig } from './models/vision_transformer';
+export {
+  VIT_OPTION_DEFAULTS,
+  VisionTransformer,
+  resolveViTConfig,
+} from './models/vision_transformer';
 export type {
+  ForwardIntermediatesOptions,
   GlobalPool,
+  ViTDistillationOutput,
+  ViTIntermediatesOutput,
   ResolvedViTConfig,
   ViTAttentionOutput,
   ViTConfig,
@@ -156,3 +165,5 @@ export {
 export type { AdamOptions, AdamWOptions } from './train/optimizers';
 export { softmaxCrossEntropy } from './train/losses';
 export type { SoftmaxCrossEntropyOptions } from './train/losses';
+export { hardDistillationLoss } from './train/distillation';
+export type { HardDistillationOptions } from './train/distillation';

@@ -28,7 +28,8 @@ export interface ViTPreset {
       ViTConfig,
       'imgSize' | 'patchSize' | 'embedDim' | 'depth' | 'numHeads' | 'mlpRatio' | 'numClasses'
     >
-  >;
+  > &
+    Pick<ViTConfig, 'distilled'>;
   /** Parameter count of timm's model with 1000 classes (checked by the test suite). */
   params: number;
   /** Normalization of timm's default pretrained weights for this name. */
@@ -51,6 +52,22 @@ function preset(
   };
 }
 
+/** DeiT presets (Touvron et al. 2021): ViT shapes, ImageNet normalization, optional distillation. */
+function deit(
+  name: string,
+  embedDim: number,
+  numHeads: number,
+  distilled: boolean,
+  params: number,
+): ViTPreset {
+  const base = preset(name, 16, embedDim, 12, numHeads, params);
+  return {
+    ...base,
+    config: distilled ? { ...base.config, distilled: true } : base.config,
+    normalization: IMAGENET_NORMALIZATION,
+  };
+}
+
 /**
  * Vision Transformer presets keyed by timm name. Data only: `createViT` turns one into a model.
  * Parameter counts are timm's (224 px, 1000 classes).
@@ -64,6 +81,24 @@ export const VIT_PRESETS = {
   vit_small_patch32_224: preset('vit_small_patch32_224', 32, 384, 12, 6, 22_878_952),
   vit_base_patch32_224: preset('vit_base_patch32_224', 32, 768, 12, 12, 88_224_232),
   vit_base_patch8_224: preset('vit_base_patch8_224', 8, 768, 12, 12, 86_576_872),
+  deit_tiny_patch16_224: deit('deit_tiny_patch16_224', 192, 3, false, 5_717_416),
+  deit_small_patch16_224: deit('deit_small_patch16_224', 384, 6, false, 22_050_664),
+  deit_base_patch16_224: deit('deit_base_patch16_224', 768, 12, false, 86_567_656),
+  deit_tiny_distilled_patch16_224: deit('deit_tiny_distilled_patch16_224', 192, 3, true, 5_910_800),
+  deit_small_distilled_patch16_224: deit(
+    'deit_small_distilled_patch16_224',
+    384,
+    6,
+    true,
+    22_436_432,
+  ),
+  deit_base_distilled_patch16_224: deit(
+    'deit_base_distilled_patch16_224',
+    768,
+    12,
+    true,
+    87_338_192,
+  ),
 } as const satisfies Record<string, ViTPreset>;
 
 /** A timm name present in {@link VIT_PRESETS}. */
