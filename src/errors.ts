@@ -27,6 +27,17 @@ export class InputShapeError extends VitTsError {
   }
 }
 
+/**
+ * Thrown when a data file (IDX, CIFAR-10 batch) is missing, truncated or not in the expected
+ * format. The message names the file, what was expected and what was found (e.g. byte counts).
+ */
+export class DataError extends VitTsError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataError';
+  }
+}
+
 /** Formats a shape such as `[null, 224, 224, 3]` for error messages. */
 export function formatShape(shape: ReadonlyArray<number | null | undefined>): string {
   return `[${shape.map((d) => (d == null ? 'null' : String(d))).join(', ')}]`;

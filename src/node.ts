@@ -19,3 +19,14 @@ export {
   writePng,
 } from './analysis/png_node';
 export type { RgbaPixels, SaveHeatmapOptions } from './analysis/png_node';
+
+// --- data: dataset files (Fashion-MNIST IDX, CIFAR-10 binary batches) ---
+export {
+  FASHION_MNIST_DEBIAN_DIR,
+  loadCifar10,
+  loadFashionMnist,
+  readCifar10Batch,
+  readFashionMnist,
+  readIdxFile,
+} from './data/node';
+export type { LoadCifar10Options, LoadFashionMnistOptions } from './data/node';
