@@ -5,7 +5,14 @@
  * imports no tfjs backend: pick cpu, wasm, webgl, webgpu or tfjs-node in your application.
  * @packageDocumentation
  */
-export { ConfigError, DataError, InputShapeError, VitTsError } from './errors';
+export {
+  AtomicWriteError,
+  ConfigError,
+  DataError,
+  InputShapeError,
+  ModelFileError,
+  VitTsError,
+} from './errors';
 
 export { MultiHeadAttention } from './layers/attention';
 export type { AttentionOutput, MultiHeadAttentionArgs } from './layers/attention';
@@ -27,6 +34,18 @@ export { TransformerBlock } from './layers/transformer_block';
 export type { TransformerBlockArgs } from './layers/transformer_block';
 export { ViTEmbedding } from './layers/vit_embedding';
 export type { ViTEmbeddingArgs } from './layers/vit_embedding';
+
+// --- fast matrix products per backend, forward and backward (src/ops/) ---
+export {
+  batchMatMul,
+  depthwiseBatchMatMul,
+  fastBatchMatMul,
+  fastLinear2D,
+  plainMatMul2D,
+  productForm,
+  setProductForm,
+} from './ops/matmul';
+export type { ProductForm } from './ops/matmul';
 
 export { createResNet18, createViT } from './models/factory';
 export type { CreateModelOptions, CreateResNet18Options } from './models/factory';

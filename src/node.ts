@@ -4,6 +4,14 @@
  * @packageDocumentation
  */
 export { loadModel, saveModel } from './io/node_fs';
+export {
+  commitVersioned,
+  fsyncDir,
+  isVersionOf,
+  versionedName,
+  writeFileAtomic,
+} from './io/atomic';
+export type { VersionedCommit, VersionedCommitResult } from './io/atomic';
 
 // --- weights: Node file helpers ---
 export { readSafetensorsFile, writeSafetensorsFile } from './weights/safetensors_node';

@@ -9,6 +9,7 @@ import {
   requirePositiveInt,
   requireRate,
 } from '../errors';
+import { batchMatMul } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { readWeight } from './composite';
 import { ones, timmNormal, zeros } from './init';
@@ -131,7 +132,8 @@ export class MultiHeadAttention extends layers.Layer {
       this.qkvBiasW?.read(),
     );
     // [B, N, 3D] -> three [B, N, D] parts -> per head [B*H, N, hd]. Rank-3 batched products keep
-    // clear of tfjs' broken broadcasting matMul gradients.
+    // clear of tfjs' broken broadcasting matMul gradients; batchMatMul picks each backend's fast
+    // form (on wasm a depthwise convolution, forward and backward).
     let [q, k, v] = tf
       .split(qkv, 3, -1)
       .map((t) =>
@@ -143,10 +145,10 @@ export class MultiHeadAttention extends layers.Layer {
       q = layerNorm(q, qg, qb, this.normEps);
       k = layerNorm(k, kg, kb, this.normEps);
     }
-    const scores = tf.matMul(tf.mul(q, this.scale), k, false, true);
+    const scores = batchMatMul(tf.mul(q, this.scale) as tf.Tensor3D, k as tf.Tensor3D, false, true);
     const probs = tf.softmax(scores, -1);
     const attn = dropout(probs, this.attnDrop, training);
-    const ctx = tf.matMul(attn, v); // [B*H, N, hd]
+    const ctx = batchMatMul(attn as tf.Tensor3D, v as tf.Tensor3D); // [B*H, N, hd]
     const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, h, n, hd]), [0, 2, 1, 3]), [
       b,
       n,

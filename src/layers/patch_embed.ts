@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import { assertInputShape, ConfigError, InputShapeError, requirePositiveInt } from '../errors';
+import { linear } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
@@ -154,7 +155,7 @@ export class PatchEmbed extends layers.Layer {
         ph * pw * c,
         this.embedDim,
       ]);
-      const y = tf.fused.matMul({ a: patches, b: k as tf.Tensor2D, bias: this.bias?.read() });
+      const y = linear(patches, k, this.bias?.read());
       return tf.reshape(y, [b, gh * gw, this.embedDim]);
     });
   }
