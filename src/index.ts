@@ -199,6 +199,37 @@ export { softmaxCrossEntropy } from './train/losses';
 export type { SoftmaxCrossEntropyOptions } from './train/losses';
 export { hardDistillationLoss } from './train/distillation';
 export type { HardDistillationOptions } from './train/distillation';
+// --- train: the training kit (schedules, groups, clipping, EMA, freezing, augmentation, loop) ---
+export { constantSchedule, warmupCosineSchedule } from './train/schedule';
+export type { LrSchedule, WarmupCosineOptions } from './train/schedule';
+export {
+  countBlocks,
+  createParamGroups,
+  isRunningStatistic,
+  layerIdOf,
+} from './train/param_groups';
+export type {
+  HasWeights,
+  ParamGroup,
+  ParamGroupOptions,
+  ParamGroupRule,
+} from './train/param_groups';
+export { GroupedAdamW } from './train/grouped_adamw';
+export type { AdamSlotState, GroupedAdamWOptions, GroupedAdamWState } from './train/grouped_adamw';
+export { clipByGlobalNorm, globalNorm } from './train/clip';
+export type { ClippedGradients } from './train/clip';
+export { ModelEma } from './train/ema';
+export { freeze, resetClassifier, unfreeze } from './train/freeze';
+export type { ViTPart } from './train/freeze';
+export {
+  normalizeImages,
+  randomCrop,
+  randomHorizontalFlip,
+  resizeImages,
+} from './train/augment';
+export type { RandomCropOptions, RandomSource } from './train/augment';
+export { mixBatch, sampleBeta, smoothOneHot } from './train/mixup';
+export type { MixedBatch, MixOptions } from './train/mixup';
 
 // --- data: dataset decoders, browser-safe (src/data/; file loaders are in vit-ts/node) ---
 export { encodeIdxUint8, parseIdx } from './data/idx';

@@ -13,10 +13,12 @@ import {
   countViTParams,
   createViT,
   exportWeights,
+  freeze,
   getViTPreset,
   InputShapeError,
   loadPretrained,
   readSafetensors,
+  resetClassifier,
   sincos2dPosEmbed,
   VisionTransformer,
   ViTEmbedding,
@@ -333,5 +335,19 @@ describeBackends('ViT options', () => {
     expect(vitConfigFromCheckpoint(f3, { from: 'timm', numHeads: 3 }).posEmbed).toBe('learned2d');
     tf.dispose([x, y1, y2]);
     for (const mm of [m, m2, m3]) mm.dispose();
+  });
+
+  it("DeiT with the training kit: freeze 'head' covers head_dist, resetClassifier resets both", () => {
+    const m = createViT({ ...SMALL, distilled: true });
+    freeze(m, ['patchEmbed', 'embed', 'blocks', 'norm']);
+    expect(countTrainableParams(m)).toBe(2 * 65);
+    freeze(m, 'head');
+    expect(countTrainableParams(m)).toBe(0);
+    const r = resetClassifier(m, 3);
+    expect(r.countParams()).toBe(countViTParams({ ...SMALL, distilled: true, numClasses: 3 }));
+    const names = r.weights.map((w) => w.originalName);
+    expect(names).toContain('vit/head_dist/kernel');
+    m.dispose();
+    r.dispose();
   });
 });
