@@ -6,11 +6,15 @@
  * @packageDocumentation
  */
 export {
+  BackendError,
+  CheckpointError,
   AtomicWriteError,
   ConfigError,
   DataError,
   InputShapeError,
   ModelFileError,
+  NotBuiltError,
+  SafetensorsError,
   VitTsError,
 } from './errors';
 
@@ -25,9 +29,11 @@ export { MLP } from './layers/mlp';
 export type { MLPArgs } from './layers/mlp';
 export { dropPath, gelu, layerNorm, linear } from './layers/ops';
 export { PatchEmbed } from './layers/patch_embed';
+export type { PatchEmbedArgs } from './layers/patch_embed';
 export { POS_EMBED_KINDS, sincos2dPosEmbed } from './layers/pos_embed';
 export type { PosEmbedKind } from './layers/pos_embed';
-export type { PatchEmbedArgs, Size2D } from './layers/patch_embed';
+export { numPrefixTokens, patchGrid, tokenGeometry } from './geometry';
+export type { PatchGrid, PrefixTokens, Size2D, TokenGeometry } from './geometry';
 export { countTrainableParams, formatSummary, summarize } from './layers/summary';
 export type { SummaryRow } from './layers/summary';
 export { TransformerBlock } from './layers/transformer_block';
@@ -100,7 +106,6 @@ export type { ResamplePosEmbedOptions, ResizeMethod, ResizeOptions } from './wei
 export {
   DEFAULT_MAX_HEADER_BYTES,
   SAFETENSORS_DTYPE_BYTES,
-  SafetensorsError,
   entryToTensor,
   readSafetensors,
   writeSafetensors,
@@ -127,7 +132,7 @@ export {
 } from './weights/keymaps';
 export type { CheckpointFormat, KeyMapEntry, KeyRule, ModelFamily } from './weights/keymaps';
 export type { TensorLayout } from './weights/layouts';
-export { CheckpointError, loadPretrained } from './weights/load';
+export { loadPretrained } from './weights/load';
 export type {
   CheckpointSource,
   LoadPretrainedOptions,

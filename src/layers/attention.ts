@@ -4,15 +4,15 @@ import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import {
   assertInputShape,
-  ConfigError,
+  requireDivisible,
   requirePositive,
   requirePositiveInt,
   requireRate,
 } from '../errors';
 import { batchMatMul } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
-import { readWeight } from './composite';
 import { ones, timmNormal, zeros } from './init';
+import { readWeight } from './layer_utils';
 import { dropout, layerNorm, linear } from './ops';
 import { registerLayer, withDefaultName } from './register';
 
@@ -75,13 +75,13 @@ export class MultiHeadAttention extends layers.Layer {
     super(withDefaultName(args, 'multi_head_attention'));
     this.dim = requirePositiveInt('MultiHeadAttention', 'dim', args?.dim);
     this.numHeads = requirePositiveInt('MultiHeadAttention', 'numHeads', args.numHeads ?? 8);
-    if (this.dim % this.numHeads !== 0) {
-      throw new ConfigError(
-        `MultiHeadAttention: dim (${this.dim}) must be divisible by numHeads (${this.numHeads}); ` +
-          `got remainder ${this.dim % this.numHeads}`,
-      );
-    }
-    this.headDim = this.dim / this.numHeads;
+    this.headDim = requireDivisible(
+      'MultiHeadAttention',
+      'dim',
+      this.dim,
+      'numHeads',
+      this.numHeads,
+    );
     this.scale = this.headDim ** -0.5;
     this.qkvBias = args.qkvBias ?? true;
     this.attnDrop = requireRate('MultiHeadAttention', 'attnDrop', args.attnDrop ?? 0);

@@ -10,10 +10,11 @@ import {
   requirePositiveInt,
   requireRate,
 } from '../errors';
+import { numPrefixTokens } from '../geometry';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { resamplePosEmbed, resize2d } from '../weights/resample';
-import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
+import { readWeight } from './layer_utils';
 import { dropout } from './ops';
 import { type PosEmbedKind, requirePosEmbedKind, sincos2dPosEmbed } from './pos_embed';
 import { registerLayer, withDefaultName } from './register';
@@ -116,7 +117,7 @@ export class ViTEmbedding extends layers.Layer {
 
   /** Number of prefix tokens (class, distillation, register) placed before the patch tokens. */
   get numPrefixTokens(): number {
-    return (this.classToken ? 1 : 0) + (this.distToken ? 1 : 0) + this.numRegTokens;
+    return numPrefixTokens(this);
   }
 
   private checkShape(shape: ReadonlyArray<number | null>): void {

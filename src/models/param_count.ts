@@ -1,3 +1,4 @@
+import { tokenGeometry } from '../geometry';
 import { resolveViTConfig, type ViTConfig } from './vision_transformer';
 
 /**
@@ -11,17 +12,17 @@ export function countViTParams(config: ViTConfig): number {
   const c = resolveViTConfig(config);
   const d = c.embedDim;
   const [ph, pw] = c.patchSize;
-  const numPatches = (c.imgSize[0] / ph) * (c.imgSize[1] / pw);
-  const prefix = (c.classToken ? 1 : 0) + (c.distilled ? 1 : 0) + c.numRegTokens;
+  const geometry = tokenGeometry('countViTParams', { ...c, distToken: c.distilled });
+  const { numTokens, gridSize } = geometry;
+  const prefix = geometry.numPrefixTokens;
   const hidden = Math.floor(d * c.mlpRatio);
   const patchEmbed = ph * pw * c.inChans * d + d;
   const tokens = prefix * d;
-  const grid = [c.imgSize[0] / ph, c.imgSize[1] / pw];
   // The sin-cos table is a stored, non-trainable weight (MAE's requires_grad=False parameter).
   const position = {
-    learned: (prefix + numPatches) * d,
-    sincos: (prefix + numPatches) * d,
-    learned2d: (grid[0] + grid[1]) * d,
+    learned: numTokens * d,
+    sincos: numTokens * d,
+    learned2d: (gridSize[0] + gridSize[1]) * d,
     none: 0,
   }[c.posEmbed];
   const attn =
@@ -44,8 +45,10 @@ export function countViTMacs(config: ViTConfig): number {
   const c = resolveViTConfig(config);
   const d = c.embedDim;
   const [ph, pw] = c.patchSize;
-  const numPatches = (c.imgSize[0] / ph) * (c.imgSize[1] / pw);
-  const n = numPatches + (c.classToken ? 1 : 0) + (c.distilled ? 1 : 0) + c.numRegTokens;
+  const { numPatches, numTokens: n } = tokenGeometry('countViTMacs', {
+    ...c,
+    distToken: c.distilled,
+  });
   const hidden = Math.floor(d * c.mlpRatio);
   const patchEmbed = numPatches * ph * pw * c.inChans * d;
   const block = n * d * 3 * d + 2 * n * n * d + n * d * d + 2 * n * d * hidden;

@@ -6,16 +6,18 @@ import {
   assertInputShape,
   ConfigError,
   InputShapeError,
+  requireDivisible,
   requireNonNegativeInt,
   requirePositive,
   requirePositiveInt,
   requireRate,
 } from '../errors';
+import { patchGrid, type Size2D, type TokenGeometry, tokenGeometry, toPair } from '../geometry';
 import { CompositeLayer } from '../layers/composite';
 import { LayerNorm } from '../layers/layer_norm';
 import { Linear } from '../layers/linear';
 import { dropout } from '../layers/ops';
-import { PatchEmbed, type Size2D, toPair } from '../layers/patch_embed';
+import { PatchEmbed } from '../layers/patch_embed';
 import { type PosEmbedKind, requirePosEmbedKind } from '../layers/pos_embed';
 import { registerLayer, withDefaultName } from '../layers/register';
 import { TransformerBlock } from '../layers/transformer_block';
@@ -125,18 +127,10 @@ export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
   }
   const imgSize = toPair(o, 'imgSize', config.imgSize ?? 224);
   const patchSize = toPair(o, 'patchSize', config.patchSize ?? 16);
-  if (imgSize[0] % patchSize[0] !== 0 || imgSize[1] % patchSize[1] !== 0) {
-    throw new ConfigError(
-      `${o}: imgSize [${imgSize.join(', ')}] must be divisible by patchSize [${patchSize.join(', ')}]`,
-    );
-  }
+  patchGrid(o, imgSize, patchSize);
   const embedDim = requirePositiveInt(o, 'embedDim', config.embedDim ?? 768);
   const numHeads = requirePositiveInt(o, 'numHeads', config.numHeads ?? 12);
-  if (embedDim % numHeads !== 0) {
-    throw new ConfigError(
-      `${o}: embedDim (${embedDim}) must be divisible by numHeads (${numHeads}); got remainder ${embedDim % numHeads}`,
-    );
-  }
+  requireDivisible(o, 'embedDim', embedDim, 'numHeads', numHeads);
   const globalPool = config.globalPool ?? 'token';
   if (globalPool !== 'token' && globalPool !== 'avg') {
     throw new ConfigError(`${o}: globalPool must be 'token' or 'avg', got '${String(globalPool)}'`);
@@ -283,18 +277,19 @@ export class VisionTransformer extends CompositeLayer {
     this.config = resolveViTConfig(args);
   }
 
+  /** Grid, prefix tokens and sequence length of this ViT (see {@link tokenGeometry}). */
+  get geometry(): TokenGeometry {
+    return tokenGeometry('VisionTransformer', { ...this.config, distToken: this.config.distilled });
+  }
+
   /** Patch grid `[gh, gw]` at `imgSize` (the grid the position embedding is stored for). */
   get gridSize(): [number, number] {
-    return [
-      this.config.imgSize[0] / this.config.patchSize[0],
-      this.config.imgSize[1] / this.config.patchSize[1],
-    ];
+    return this.geometry.gridSize;
   }
 
   /** Prefix tokens (class, distillation, registers) before the patch tokens. */
   get numPrefixTokens(): number {
-    const c = this.config;
-    return (c.classToken ? 1 : 0) + (c.distilled ? 1 : 0) + c.numRegTokens;
+    return this.geometry.numPrefixTokens;
   }
 
   /** The input shape this layer accepts: `[null, H, W, C]`, H and W null with `dynamicImgSize`. */
@@ -343,7 +338,7 @@ export class VisionTransformer extends CompositeLayer {
         qkvBias: c.qkvBias,
         projDrop: c.projDropRate,
         attnDrop: c.attnDropRate,
-        dropPath: dpr,
+        dropPathRate: dpr,
         initValues: c.initValues,
         normEps: c.normEps,
         qkNorm: c.qkNorm,
