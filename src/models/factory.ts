@@ -61,8 +61,11 @@ export function createViT(
     );
   }
   const config = resolveViTConfig({ ...base, ...overrides });
+  // With dynamicImgSize the model takes any image size the patch divides.
   const inp = input({
-    shape: [config.imgSize[0], config.imgSize[1], config.inChans],
+    shape: config.dynamicImgSize
+      ? [null, null, config.inChans]
+      : [config.imgSize[0], config.imgSize[1], config.inChans],
     name: 'image',
   });
   return withSeed(opts.seed, () => {
