@@ -27,6 +27,40 @@ export class InputShapeError extends VitTsError {
   }
 }
 
+/**
+ * Thrown when a data file (IDX, CIFAR-10 batch) is missing, truncated or not in the expected
+ * format. The message names the file, what was expected and what was found (e.g. byte counts).
+ */
+export class DataError extends VitTsError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataError';
+  }
+}
+
+/**
+ * Thrown when a crash-safe write (`vit-ts/node`: `saveModel`, `writeFileAtomic`,
+ * `commitVersioned`) cannot complete. The previous file or model is left intact.
+ */
+export class AtomicWriteError extends VitTsError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AtomicWriteError';
+  }
+}
+
+/**
+ * Thrown when a saved model cannot be trusted: a manifest path leaving the model directory, a
+ * file that is not a regular file, a byte count that disagrees with the manifest, a config
+ * above the size limits. The message names the file, what was expected and what was found.
+ */
+export class ModelFileError extends VitTsError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelFileError';
+  }
+}
+
 /** Formats a shape such as `[null, 224, 224, 3]` for error messages. */
 export function formatShape(shape: ReadonlyArray<number | null | undefined>): string {
   return `[${shape.map((d) => (d == null ? 'null' : String(d))).join(', ')}]`;

@@ -5,7 +5,14 @@
  * imports no tfjs backend: pick cpu, wasm, webgl, webgpu or tfjs-node in your application.
  * @packageDocumentation
  */
-export { ConfigError, InputShapeError, VitTsError } from './errors';
+export {
+  AtomicWriteError,
+  ConfigError,
+  DataError,
+  InputShapeError,
+  ModelFileError,
+  VitTsError,
+} from './errors';
 
 export { MultiHeadAttention } from './layers/attention';
 export type { AttentionOutput, MultiHeadAttentionArgs } from './layers/attention';
@@ -27,7 +34,20 @@ export { ViTEmbedding } from './layers/vit_embedding';
 export type { ViTEmbeddingArgs } from './layers/vit_embedding';
 
 export { createResNet18, createViT } from './models/factory';
-export type { CreateResNet18Options } from './models/factory';
+export type { CreateModelOptions, CreateResNet18Options } from './models/factory';
+
+// --- reproducibility: the library's seeded generator (src/random.ts) ---
+export {
+  Random,
+  createRandom,
+  getRandomState,
+  getSeed,
+  mulberry32,
+  setRandomState,
+  setSeed,
+  withSeed,
+} from './random';
+export type { RandomState } from './random';
 export { countViTMacs, countViTParams } from './models/param_count';
 export {
   IMAGENET_NORMALIZATION,
@@ -156,3 +176,17 @@ export {
 export type { AdamOptions, AdamWOptions } from './train/optimizers';
 export { softmaxCrossEntropy } from './train/losses';
 export type { SoftmaxCrossEntropyOptions } from './train/losses';
+
+// --- data: dataset decoders, browser-safe (src/data/; file loaders are in vit-ts/node) ---
+export { encodeIdxUint8, parseIdx } from './data/idx';
+export type { IdxArray, IdxDtype } from './data/idx';
+export {
+  CIFAR10_CLASSES,
+  CIFAR10_RECORD_BYTES,
+  CIFAR10_SIZE,
+  FASHION_MNIST_CLASSES,
+  concatDecoded,
+  parseCifar10Batch,
+  toImageDataset,
+} from './data/datasets';
+export type { DecodedImages, ImageDataset } from './data/datasets';

@@ -4,6 +4,14 @@
  * @packageDocumentation
  */
 export { loadModel, saveModel } from './io/node_fs';
+export {
+  commitVersioned,
+  fsyncDir,
+  isVersionOf,
+  versionedName,
+  writeFileAtomic,
+} from './io/atomic';
+export type { VersionedCommit, VersionedCommitResult } from './io/atomic';
 
 // --- weights: Node file helpers ---
 export { readSafetensorsFile, writeSafetensorsFile } from './weights/safetensors_node';
@@ -32,3 +40,14 @@ export type {
 export { defaultWorkerFile } from './parallel/worker_pool';
 export type { WorkerPoolOptions } from './parallel/worker_pool';
 export { ParallelWorkerError } from './errors';
+
+// --- data: dataset files (Fashion-MNIST IDX, CIFAR-10 binary batches) ---
+export {
+  FASHION_MNIST_DEBIAN_DIR,
+  loadCifar10,
+  loadFashionMnist,
+  readCifar10Batch,
+  readFashionMnist,
+  readIdxFile,
+} from './data/node';
+export type { LoadCifar10Options, LoadFashionMnistOptions } from './data/node';

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { getGlobalRandom } from '../random';
 
 /**
  * Small pure helpers shared by the layers. Each keeps to ops whose gradients exist on every
@@ -23,10 +24,13 @@ export function gelu(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, SQRT1_2)))));
 }
 
-/** Inverted dropout, active only when `training` is true and `rate > 0`. */
+/**
+ * Inverted dropout, active only when `training` is true and `rate > 0`. When the library is
+ * seeded (`setSeed`), each mask's seed is drawn from the library generator: reproducible runs.
+ */
 export function dropout(x: tf.Tensor, rate: number, training: boolean): tf.Tensor {
   if (!training || rate <= 0) return x;
-  return tf.dropout(x, rate);
+  return tf.dropout(x, rate, undefined, getGlobalRandom()?.tfjsSeed());
 }
 
 /**
@@ -38,7 +42,8 @@ export function dropPath(x: tf.Tensor, rate: number, training: boolean): tf.Tens
   return tf.tidy(() => {
     const keep = 1 - rate;
     const maskShape = [x.shape[0], ...new Array<number>(x.rank - 1).fill(1)];
-    const mask = tf.floor(tf.add(tf.randomUniform(maskShape), keep));
+    const seed = getGlobalRandom()?.tfjsSeed();
+    const mask = tf.floor(tf.add(tf.randomUniform(maskShape, 0, 1, 'float32', seed), keep));
     return tf.mul(x, tf.div(mask, keep));
   });
 }

@@ -2,22 +2,52 @@ import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { input, type LayersModel, model } from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors';
 import { toPair } from '../layers/patch_embed';
+import { requireSeed, withSeed } from '../random';
 import { getViTPreset } from './presets';
 import { ResNet18, type ResNetStem } from './resnet';
 import { resolveViTConfig, VisionTransformer, type ViTConfig } from './vision_transformer';
+
+/** Build options shared by the model factories ({@link createViT}, {@link createResNet18}). */
+export interface CreateModelOptions {
+  /**
+   * Seed of the initial weights (an integer in `[0, 2^32)`): the same seed gives bit-identical
+   * weights on every backend. Default: unseeded (or the library seed set with `setSeed`).
+   */
+  seed?: number;
+}
+
+const CREATE_MODEL_OPTION_KEYS = ['seed'] as const;
+
+function checkCreateModelOptions(owner: string, options: unknown): CreateModelOptions {
+  if (options == null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new ConfigError(`${owner}: options must be an object, got ${String(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!(CREATE_MODEL_OPTION_KEYS as readonly string[]).includes(key)) {
+      throw new ConfigError(
+        `${owner}: unknown option '${key}'; known options: ${CREATE_MODEL_OPTION_KEYS.join(', ')}`,
+      );
+    }
+  }
+  const o = options as CreateModelOptions;
+  if (o.seed !== undefined) requireSeed(owner, o.seed);
+  return o;
+}
 
 /**
  * Builds a trainable `tf.LayersModel` holding one {@link VisionTransformer} layer named `vit`,
  * from a timm preset name (plus overrides) or from a full config.
  *
  * @example
- * const model = createViT('vit_tiny_patch16_224', { numClasses: 10, imgSize: 32, patchSize: 4 });
+ * const model = createViT('vit_tiny_patch16_224', { numClasses: 10, imgSize: 32, patchSize: 4 }, { seed: 7 });
  * model.compile({ optimizer: adamw({ learningRate: 1e-3 }), loss: softmaxCrossEntropy() });
  */
 export function createViT(
   presetOrConfig: string | ViTConfig,
   overrides: ViTConfig = {},
+  options: CreateModelOptions = {},
 ): LayersModel {
+  const opts = checkCreateModelOptions('createViT', options);
   let name = 'vit';
   let base: ViTConfig;
   if (typeof presetOrConfig === 'string') {
@@ -35,8 +65,10 @@ export function createViT(
     shape: [config.imgSize[0], config.imgSize[1], config.inChans],
     name: 'image',
   });
-  const vit = new VisionTransformer({ ...config, name: 'vit' });
-  return model({ inputs: inp, outputs: vit.apply(inp) as SymbolicTensor, name });
+  return withSeed(opts.seed, () => {
+    const vit = new VisionTransformer({ ...config, name: 'vit' });
+    return model({ inputs: inp, outputs: vit.apply(inp) as SymbolicTensor, name });
+  });
 }
 
 /** Options of {@link createResNet18}. */
@@ -49,6 +81,8 @@ export interface CreateResNet18Options {
   imgSize?: number | [number, number];
   /** Input channels. Default 3. */
   inChans?: number;
+  /** Seed of the initial weights, as {@link CreateModelOptions.seed}. */
+  seed?: number;
 }
 
 /**
@@ -58,6 +92,7 @@ export interface CreateResNet18Options {
  * const cifar = createResNet18({ numClasses: 10, stem: 'cifar' }); // 32x32 inputs
  */
 export function createResNet18(options: CreateResNet18Options = {}): LayersModel {
+  if (options.seed !== undefined) requireSeed('createResNet18', options.seed);
   const stem = options.stem ?? 'imagenet';
   const [h, w] = toPair(
     'createResNet18',
@@ -71,9 +106,11 @@ export function createResNet18(options: CreateResNet18Options = {}): LayersModel
     inChans: options.inChans,
   });
   const inp = input({ shape: [h, w, resnet.inChans], name: 'image' });
-  return model({
-    inputs: inp,
-    outputs: resnet.apply(inp) as SymbolicTensor,
-    name: `resnet18_${stem}`,
-  });
+  return withSeed(options.seed, () =>
+    model({
+      inputs: inp,
+      outputs: resnet.apply(inp) as SymbolicTensor,
+      name: `resnet18_${stem}`,
+    }),
+  );
 }

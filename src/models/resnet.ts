@@ -1,7 +1,7 @@
 import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
-import { initializers, layers } from '@tensorflow/tfjs-layers';
+import { layers } from '@tensorflow/tfjs-layers';
 import { ensureGradientKernels } from '../backends/conv_grad';
 import {
   assertInputShape,
@@ -11,13 +11,14 @@ import {
 } from '../errors';
 import { addBatchNormWeights, type BatchNormWeights, batchNorm } from '../layers/batch_norm';
 import { CompositeLayer } from '../layers/composite';
+import { kaimingNormalFanOut } from '../layers/init';
 import { Linear } from '../layers/linear';
 import { registerLayer, withDefaultName } from '../layers/register';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 
-/** Kaiming-normal fan-out init of torchvision's ResNet convolutions. */
+/** Kaiming-normal fan-out init of torchvision's ResNet convolutions (seeded by the library RNG). */
 function kaimingFanOut() {
-  return initializers.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'normal' });
+  return kaimingNormalFanOut();
 }
 
 /** `[[0,0],[p,p],[p,p],[0,0]]`-style symmetric padding as PyTorch's `padding=p`. */
