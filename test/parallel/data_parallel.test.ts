@@ -19,6 +19,8 @@ const CONFIG = {
   numHeads: 2,
   numClasses: 5,
   qkvBias: false,
+  // A fixed initialisation, so a failure reproduces.
+  seed: 1,
 };
 const STEPS = 20;
 const BATCH = 7; // shards of 4 and 3: the weighting by shard size matters
@@ -100,7 +102,6 @@ describeBackends('createDataParallelTrainer', (backend) => {
       for (let j = 0; j < a.length; j++) {
         maxDiff = Math.max(maxDiff, Math.abs(a[j] - b[j]));
         maxMove = Math.max(maxMove, Math.abs(b[j] - initial[i][j]));
-        if (Math.abs(a[j] - b[j]) > 3e-6) console.log('DBG', parallelModel.weights[i].originalName, j, a[j], b[j], initial[i][j]);
       }
     }
     expect(maxMove).toBeGreaterThan(1e-3);
