@@ -152,9 +152,9 @@ describeBackends('ViT options: PyTorch parity', () => {
     const oneHot = tf.oneHot(tf.cast(labels, 'int32'), 5);
     const before = tf.memory().numTensors;
     for (const [alpha, smoothing] of JSON.parse(file.metadata.cases) as Array<[number, number]>) {
-      const ref = (
-        file.tensors.get(`loss_a${alpha.toFixed(1)}_s${smoothing.toFixed(1)}`)?.data as Float32Array
-      )[0];
+      const entry = file.tensors.get(`loss_a${alpha.toFixed(1)}_s${smoothing.toFixed(1)}`);
+      if (!entry) throw new Error(`no reference loss for alpha ${alpha}, smoothing ${smoothing}`);
+      const ref = (entry.data as Float32Array)[0];
       const opts = { alpha, labelSmoothing: smoothing };
       for (const target of [labels, oneHot]) {
         const loss = hardDistillationLoss(target, logits, dist, teacher, opts);
