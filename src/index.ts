@@ -219,6 +219,15 @@ export {
 export type { RandomCropOptions, RandomSource } from './train/augment';
 export { mixBatch, sampleBeta, smoothOneHot } from './train/mixup';
 export type { MixedBatch, MixOptions } from './train/mixup';
+export { Trainer, evaluateModel } from './train/trainer';
+export type {
+  EpochResult,
+  EvalResult,
+  TrainerMixOptions,
+  TrainerOptions,
+  TrainerState,
+  TrainProgress,
+} from './train/trainer';
 
 // --- data: dataset decoders, browser-safe (src/data/; file loaders are in vit-ts/node) ---
 export { encodeIdxUint8, parseIdx } from './data/idx';
