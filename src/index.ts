@@ -6,11 +6,16 @@
  * @packageDocumentation
  */
 export {
+  BackendError,
+  CheckpointError,
   AtomicWriteError,
   ConfigError,
   DataError,
   InputShapeError,
   ModelFileError,
+  NotBuiltError,
+  ParallelWorkerError,
+  SafetensorsError,
   VitTsError,
 } from './errors';
 
@@ -25,7 +30,11 @@ export { MLP } from './layers/mlp';
 export type { MLPArgs } from './layers/mlp';
 export { dropPath, gelu, layerNorm, linear } from './layers/ops';
 export { PatchEmbed } from './layers/patch_embed';
-export type { PatchEmbedArgs, Size2D } from './layers/patch_embed';
+export type { PatchEmbedArgs } from './layers/patch_embed';
+export { POS_EMBED_KINDS, sincos2dPosEmbed } from './layers/pos_embed';
+export type { PosEmbedKind } from './layers/pos_embed';
+export { numPrefixTokens, patchGrid, tokenGeometry } from './geometry';
+export type { PatchGrid, PrefixTokens, Size2D, TokenGeometry } from './geometry';
 export { countTrainableParams, formatSummary, summarize } from './layers/summary';
 export type { SummaryRow } from './layers/summary';
 export { TransformerBlock } from './layers/transformer_block';
@@ -70,9 +79,16 @@ export {
 export type { Normalization, ViTPreset, ViTPresetName } from './models/presets';
 export { BasicBlock, ResNet18 } from './models/resnet';
 export type { BasicBlockArgs, ResNet18Args, ResNetStem } from './models/resnet';
-export { VisionTransformer, resolveViTConfig } from './models/vision_transformer';
+export {
+  VIT_OPTION_DEFAULTS,
+  VisionTransformer,
+  resolveViTConfig,
+} from './models/vision_transformer';
 export type {
+  ForwardIntermediatesOptions,
   GlobalPool,
+  ViTDistillationOutput,
+  ViTIntermediatesOutput,
   ResolvedViTConfig,
   ViTAttentionOutput,
   ViTConfig,
@@ -91,7 +107,6 @@ export type { ResamplePosEmbedOptions, ResizeMethod, ResizeOptions } from './wei
 export {
   DEFAULT_MAX_HEADER_BYTES,
   SAFETENSORS_DTYPE_BYTES,
-  SafetensorsError,
   entryToTensor,
   readSafetensors,
   writeSafetensors,
@@ -118,7 +133,7 @@ export {
 } from './weights/keymaps';
 export type { CheckpointFormat, KeyMapEntry, KeyRule, ModelFamily } from './weights/keymaps';
 export type { TensorLayout } from './weights/layouts';
-export { CheckpointError, loadPretrained } from './weights/load';
+export { loadPretrained } from './weights/load';
 export type {
   CheckpointSource,
   LoadPretrainedOptions,
@@ -188,6 +203,8 @@ export {
 export type { AdamOptions, AdamWOptions } from './train/optimizers';
 export { softmaxCrossEntropy } from './train/losses';
 export type { SoftmaxCrossEntropyOptions } from './train/losses';
+export { hardDistillationLoss } from './train/distillation';
+export type { HardDistillationOptions } from './train/distillation';
 // --- train: the training kit (schedules, groups, clipping, EMA, freezing, augmentation, loop) ---
 export { constantSchedule, warmupCosineSchedule } from './train/schedule';
 export type { LrSchedule, WarmupCosineOptions } from './train/schedule';

@@ -1,7 +1,7 @@
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { input, type LayersModel, model } from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors';
-import { toPair } from '../layers/patch_embed';
+import { toPair } from '../geometry';
 import { requireSeed, withSeed } from '../random';
 import { getViTPreset } from './presets';
 import { ResNet18, type ResNetStem } from './resnet';
@@ -61,8 +61,11 @@ export function createViT(
     );
   }
   const config = resolveViTConfig({ ...base, ...overrides });
+  // With dynamicImgSize the model takes any image size the patch divides.
   const inp = input({
-    shape: [config.imgSize[0], config.imgSize[1], config.inChans],
+    shape: config.dynamicImgSize
+      ? [null, null, config.inChans]
+      : [config.imgSize[0], config.imgSize[1], config.inChans],
     name: 'image',
   });
   return withSeed(opts.seed, () => {
