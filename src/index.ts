@@ -59,6 +59,18 @@ export type { Normalization, ViTPreset, ViTPresetName } from './models/presets';
 export { BasicBlock, ResNet18 } from './models/resnet';
 export type { BasicBlockArgs, ResNet18Args, ResNetStem } from './models/resnet';
 export { VisionTransformer, resolveViTConfig } from './models/vision_transformer';
+export { VIT_CONFIG_FIELDS, VIT_CONFIG_SCHEMA } from './models/vit_config';
+export type { ResolveViTConfigOptions } from './models/vit_config';
+export {
+  LAYER_ARG_KEYS,
+  checkKnownKeys,
+  checkLayerArgs,
+  ownEntry,
+  resolveSchema,
+  serializeSchema,
+  validateField,
+} from './config/schema';
+export type { ConfigSchema, FieldSpec } from './config/schema';
 export type {
   GlobalPool,
   ResolvedViTConfig,
