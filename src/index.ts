@@ -6,11 +6,15 @@
  * @packageDocumentation
  */
 export {
+  BackendError,
+  CheckpointError,
   AtomicWriteError,
   ConfigError,
   DataError,
   InputShapeError,
   ModelFileError,
+  NotBuiltError,
+  SafetensorsError,
   VitTsError,
 } from './errors';
 
@@ -25,13 +29,27 @@ export { MLP } from './layers/mlp';
 export type { MLPArgs } from './layers/mlp';
 export { dropPath, gelu, layerNorm, linear } from './layers/ops';
 export { PatchEmbed } from './layers/patch_embed';
-export type { PatchEmbedArgs, Size2D } from './layers/patch_embed';
+export type { PatchEmbedArgs } from './layers/patch_embed';
+export { numPrefixTokens, patchGrid, tokenGeometry } from './geometry';
+export type { PatchGrid, PrefixTokens, Size2D, TokenGeometry } from './geometry';
 export { countTrainableParams, formatSummary, summarize } from './layers/summary';
 export type { SummaryRow } from './layers/summary';
 export { TransformerBlock } from './layers/transformer_block';
 export type { TransformerBlockArgs } from './layers/transformer_block';
 export { ViTEmbedding } from './layers/vit_embedding';
 export type { ViTEmbeddingArgs } from './layers/vit_embedding';
+
+// --- fast matrix products per backend, forward and backward (src/ops/) ---
+export {
+  batchMatMul,
+  depthwiseBatchMatMul,
+  fastBatchMatMul,
+  fastLinear2D,
+  plainMatMul2D,
+  productForm,
+  setProductForm,
+} from './ops/matmul';
+export type { ProductForm } from './ops/matmul';
 
 export { createResNet18, createViT } from './models/factory';
 export type { CreateModelOptions, CreateResNet18Options } from './models/factory';
@@ -91,7 +109,6 @@ export type { ResamplePosEmbedOptions, ResizeMethod, ResizeOptions } from './wei
 export {
   DEFAULT_MAX_HEADER_BYTES,
   SAFETENSORS_DTYPE_BYTES,
-  SafetensorsError,
   entryToTensor,
   readSafetensors,
   writeSafetensors,
@@ -118,7 +135,7 @@ export {
 } from './weights/keymaps';
 export type { CheckpointFormat, KeyMapEntry, KeyRule, ModelFamily } from './weights/keymaps';
 export type { TensorLayout } from './weights/layouts';
-export { CheckpointError, loadPretrained } from './weights/load';
+export { loadPretrained } from './weights/load';
 export type {
   CheckpointSource,
   LoadPretrainedOptions,
@@ -188,6 +205,37 @@ export {
 export type { AdamOptions, AdamWOptions } from './train/optimizers';
 export { softmaxCrossEntropy } from './train/losses';
 export type { SoftmaxCrossEntropyOptions } from './train/losses';
+// --- train: the training kit (schedules, groups, clipping, EMA, freezing, augmentation, loop) ---
+export { constantSchedule, warmupCosineSchedule } from './train/schedule';
+export type { LrSchedule, WarmupCosineOptions } from './train/schedule';
+export {
+  countBlocks,
+  createParamGroups,
+  isRunningStatistic,
+  layerIdOf,
+} from './train/param_groups';
+export type {
+  HasWeights,
+  ParamGroup,
+  ParamGroupOptions,
+  ParamGroupRule,
+} from './train/param_groups';
+export { GroupedAdamW } from './train/grouped_adamw';
+export type { AdamSlotState, GroupedAdamWOptions, GroupedAdamWState } from './train/grouped_adamw';
+export { clipByGlobalNorm, globalNorm } from './train/clip';
+export type { ClippedGradients } from './train/clip';
+export { ModelEma } from './train/ema';
+export { freeze, resetClassifier, unfreeze } from './train/freeze';
+export type { ViTPart } from './train/freeze';
+export {
+  normalizeImages,
+  randomCrop,
+  randomHorizontalFlip,
+  resizeImages,
+} from './train/augment';
+export type { RandomCropOptions, RandomSource } from './train/augment';
+export { mixBatch, sampleBeta, smoothOneHot } from './train/mixup';
+export type { MixedBatch, MixOptions } from './train/mixup';
 
 // --- data: dataset decoders, browser-safe (src/data/; file loaders are in vit-ts/node) ---
 export { encodeIdxUint8, parseIdx } from './data/idx';

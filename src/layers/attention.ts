@@ -2,10 +2,11 @@ import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
-import { assertInputShape, ConfigError, requirePositiveInt, requireRate } from '../errors';
+import { assertInputShape, requireDivisible, requirePositiveInt, requireRate } from '../errors';
+import { batchMatMul } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
-import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
+import { readWeight } from './layer_utils';
 import { dropout, linear } from './ops';
 import { registerLayer, withDefaultName } from './register';
 
@@ -60,13 +61,13 @@ export class MultiHeadAttention extends layers.Layer {
     super(withDefaultName(args, 'multi_head_attention'));
     this.dim = requirePositiveInt('MultiHeadAttention', 'dim', args?.dim);
     this.numHeads = requirePositiveInt('MultiHeadAttention', 'numHeads', args.numHeads ?? 8);
-    if (this.dim % this.numHeads !== 0) {
-      throw new ConfigError(
-        `MultiHeadAttention: dim (${this.dim}) must be divisible by numHeads (${this.numHeads}); ` +
-          `got remainder ${this.dim % this.numHeads}`,
-      );
-    }
-    this.headDim = this.dim / this.numHeads;
+    this.headDim = requireDivisible(
+      'MultiHeadAttention',
+      'dim',
+      this.dim,
+      'numHeads',
+      this.numHeads,
+    );
     this.scale = this.headDim ** -0.5;
     this.qkvBias = args.qkvBias ?? true;
     this.attnDrop = requireRate('MultiHeadAttention', 'attnDrop', args.attnDrop ?? 0);
@@ -108,16 +109,17 @@ export class MultiHeadAttention extends layers.Layer {
       this.qkvBiasW?.read(),
     );
     // [B, N, 3D] -> three [B, N, D] parts -> per head [B*H, N, hd]. Rank-3 batched products keep
-    // clear of tfjs' broken broadcasting matMul gradients.
+    // clear of tfjs' broken broadcasting matMul gradients; batchMatMul picks each backend's fast
+    // form (on wasm a depthwise convolution, forward and backward).
     const [q, k, v] = tf
       .split(qkv, 3, -1)
       .map((t) =>
         tf.reshape(tf.transpose(tf.reshape(t, [b, n, h, hd]), [0, 2, 1, 3]), [b * h, n, hd]),
       );
-    const scores = tf.matMul(tf.mul(q, this.scale), k, false, true);
+    const scores = batchMatMul(tf.mul(q, this.scale) as tf.Tensor3D, k as tf.Tensor3D, false, true);
     const probs = tf.softmax(scores, -1);
     const attn = dropout(probs, this.attnDrop, training);
-    const ctx = tf.matMul(attn, v); // [B*H, N, hd]
+    const ctx = batchMatMul(attn as tf.Tensor3D, v as tf.Tensor3D); // [B*H, N, hd]
     const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, h, n, hd]), [0, 2, 1, 3]), [
       b,
       n,

@@ -1,4 +1,3 @@
-import type * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { input, layers } from '@tensorflow/tfjs-layers';
 
@@ -71,14 +70,4 @@ export abstract class CompositeLayer extends layers.Layer {
   }
   // No dispose override: Layer.dispose() disposes `this.weights`, which already includes the
   // children's weights through the getters above.
-}
-
-/** Reads a weight that must exist after build. */
-export function readWeight(
-  w: LayerVariable | null | undefined,
-  owner: string,
-  name: string,
-): tf.Tensor {
-  if (w == null) throw new Error(`${owner}: weight ${name} used before build()`);
-  return w.read();
 }

@@ -7,15 +7,11 @@ import { getGlobalRandom } from '../random';
  * broken, tensorflow/tfjs#8548), and no einsum is used.
  */
 
-/** `x @ kernel + bias` over the last axis of `x` (any rank >= 2), as one fused 2-D product. */
-export function linear(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor | null): tf.Tensor {
-  const inDim = x.shape[x.rank - 1] as number;
-  const outDim = kernel.shape[1] as number;
-  const lead = x.shape.slice(0, -1);
-  const x2 = x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, inDim]) as tf.Tensor2D);
-  const y = tf.fused.matMul({ a: x2, b: kernel as tf.Tensor2D, bias: bias ?? undefined });
-  return x.rank === 2 ? y : tf.reshape(y, [...lead, outDim]);
-}
+/**
+ * `x @ kernel + bias` over the last axis of `x` (any rank >= 2), as one fused 2-D product; on
+ * wasm with a gradient that uses only wasm's fast product form (see src/ops/matmul.ts).
+ */
+export { linear } from '../ops/matmul';
 
 const SQRT1_2 = Math.SQRT1_2;
 

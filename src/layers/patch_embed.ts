@@ -1,27 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
-import { assertInputShape, ConfigError, requirePositiveInt } from '../errors';
+import { assertInputShape, requirePositiveInt } from '../errors';
+import { patchGrid, type Size2D, toPair } from '../geometry';
+import { linear } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
-import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
+import { readWeight } from './layer_utils';
 import { registerLayer, withDefaultName } from './register';
 
-/** A size given as one number (square) or as `[height, width]`. */
-export type Size2D = number | [number, number];
-
-/** Normalizes a {@link Size2D} to `[height, width]`, validating both entries. */
-export function toPair(owner: string, name: string, size: Size2D): [number, number] {
-  const pair: [number, number] = Array.isArray(size) ? [size[0], size[1]] : [size, size];
-  if (Array.isArray(size) && size.length !== 2) {
-    throw new ConfigError(
-      `${owner}: ${name} must be a number or [height, width], got [${size.join(', ')}]`,
-    );
-  }
-  requirePositiveInt(owner, `${name} (height)`, pair[0]);
-  requirePositiveInt(owner, `${name} (width)`, pair[1]);
-  return pair;
-}
+export type { Size2D } from '../geometry';
 
 /** Configuration of {@link PatchEmbed}. */
 export interface PatchEmbedArgs extends LayerArgs {
@@ -69,16 +57,9 @@ export class PatchEmbed extends layers.Layer {
     this.inChans = requirePositiveInt('PatchEmbed', 'inChans', args.inChans ?? 3);
     this.embedDim = requirePositiveInt('PatchEmbed', 'embedDim', args.embedDim ?? 768);
     this.useBias = args.bias ?? true;
-    const [h, w] = this.imgSize;
-    const [ph, pw] = this.patchSize;
-    if (h % ph !== 0 || w % pw !== 0) {
-      throw new ConfigError(
-        `PatchEmbed: imgSize [${h}, ${w}] must be divisible by patchSize [${ph}, ${pw}]; ` +
-          `got remainders [${h % ph}, ${w % pw}]`,
-      );
-    }
-    this.gridSize = [h / ph, w / pw];
-    this.numPatches = this.gridSize[0] * this.gridSize[1];
+    const grid = patchGrid('PatchEmbed', this.imgSize, this.patchSize);
+    this.gridSize = grid.gridSize;
+    this.numPatches = grid.numPatches;
   }
 
   private checkShape(shape: ReadonlyArray<number | null>): void {
@@ -119,7 +100,7 @@ export class PatchEmbed extends layers.Layer {
         ph * pw * c,
         this.embedDim,
       ]);
-      const y = tf.fused.matMul({ a: patches, b: k as tf.Tensor2D, bias: this.bias?.read() });
+      const y = linear(patches, k, this.bias?.read());
       return tf.reshape(y, [b, gh * gw, this.embedDim]);
     });
   }

@@ -4,7 +4,7 @@ import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import { initializers } from '@tensorflow/tfjs-layers';
 import {
   assertInputShape,
-  ConfigError,
+  requireDivisible,
   requirePositive,
   requirePositiveInt,
   requireRate,
@@ -31,8 +31,8 @@ export interface TransformerBlockArgs extends LayerArgs {
   projDrop?: number;
   /** Dropout on attention probabilities. Default 0. */
   attnDrop?: number;
-  /** Stochastic depth rate of this block's residual branches. Default 0. */
-  dropPath?: number;
+  /** Stochastic depth: probability of dropping this block's residual branches per sample. Default 0. */
+  dropPathRate?: number;
   /** LayerScale init value (per-channel learned gamma on each branch); null = off. Default null. */
   initValues?: number | null;
   /** LayerNorm epsilon (timm 1e-6, HF 1e-12). Default 1e-6. */
@@ -74,18 +74,15 @@ export class TransformerBlock extends CompositeLayer {
     this.qkvBias = args.qkvBias ?? true;
     this.projDrop = requireRate(owner, 'projDrop', args.projDrop ?? 0);
     this.attnDrop = requireRate(owner, 'attnDrop', args.attnDrop ?? 0);
-    this.dropPathRate = requireRate(owner, 'dropPath', args.dropPath ?? 0);
+    this.dropPathRate = requireRate(owner, 'dropPathRate', args.dropPathRate ?? 0);
     this.initValues =
       args.initValues == null ? null : requirePositive(owner, 'initValues', args.initValues);
     this.normEps = requirePositive(owner, 'normEps', args.normEps ?? 1e-6);
-    if (this.dim % this.numHeads !== 0) {
-      throw new ConfigError(
-        `${owner}: dim (${this.dim}) must be divisible by numHeads (${this.numHeads}); got remainder ${this.dim % this.numHeads}`,
-      );
-    }
+    requireDivisible(owner, 'dim', this.dim, 'numHeads', this.numHeads);
   }
 
-  private attnArgs() {
+  /** Creates the attention child from this block's settings. */
+  private createAttention(): MultiHeadAttention {
     return new MultiHeadAttention({
       name: 'attn',
       dim: this.dim,
@@ -120,7 +117,7 @@ export class TransformerBlock extends CompositeLayer {
     }
     this.norm1 = new LayerNorm({ name: 'norm1', epsilon: this.normEps });
     this.buildChild(this.norm1, shape);
-    this.attn = this.attnArgs();
+    this.attn = this.createAttention();
     this.buildChild(this.attn, shape);
     this.norm2 = new LayerNorm({ name: 'norm2', epsilon: this.normEps });
     this.buildChild(this.norm2, shape);
@@ -186,7 +183,7 @@ export class TransformerBlock extends CompositeLayer {
       qkvBias: this.qkvBias,
       projDrop: this.projDrop,
       attnDrop: this.attnDrop,
-      dropPath: this.dropPathRate,
+      dropPathRate: this.dropPathRate,
       initValues: this.initValues,
       normEps: this.normEps,
     };

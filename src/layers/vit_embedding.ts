@@ -8,9 +8,10 @@ import {
   requirePositiveInt,
   requireRate,
 } from '../errors';
+import { numPrefixTokens } from '../geometry';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
-import { readWeight } from './composite';
 import { timmNormal } from './init';
+import { readWeight } from './layer_utils';
 import { dropout } from './ops';
 import { registerLayer, withDefaultName } from './register';
 
@@ -61,7 +62,7 @@ export class ViTEmbedding extends layers.Layer {
 
   /** Number of prefix tokens (class + register) placed before the patch tokens. */
   get numPrefixTokens(): number {
-    return (this.classToken ? 1 : 0) + this.numRegTokens;
+    return numPrefixTokens(this);
   }
 
   private checkShape(shape: ReadonlyArray<number | null>): void {

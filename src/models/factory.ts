@@ -2,7 +2,7 @@ import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { input, type LayersModel, model } from '@tensorflow/tfjs-layers';
 import { checkKnownKeys, requireConfigObject } from '../config/schema';
 import { ConfigError } from '../errors';
-import { toPair } from '../layers/patch_embed';
+import { toPair } from '../geometry';
 import { requireSeed, withSeed } from '../random';
 import { getViTPreset } from './presets';
 import { ResNet18, type ResNetStem } from './resnet';

@@ -1,3 +1,4 @@
+import { tokenGeometry } from '../geometry';
 import { resolveViTConfig, type ViTConfig } from './vision_transformer';
 
 /**
@@ -9,11 +10,11 @@ export function countViTParams(config: ViTConfig): number {
   const c = resolveViTConfig(config);
   const d = c.embedDim;
   const [ph, pw] = c.patchSize;
-  const numPatches = (c.imgSize[0] / ph) * (c.imgSize[1] / pw);
-  const prefix = (c.classToken ? 1 : 0) + c.numRegTokens;
+  const { numTokens } = tokenGeometry('countViTParams', c);
   const hidden = Math.floor(d * c.mlpRatio);
   const patchEmbed = ph * pw * c.inChans * d + d;
-  const tokens = (c.classToken ? d : 0) + c.numRegTokens * d + (prefix + numPatches) * d;
+  // Class and register tokens, then one position row per token.
+  const tokens = (c.classToken ? d : 0) + c.numRegTokens * d + numTokens * d;
   const attn = d * 3 * d + (c.qkvBias ? 3 * d : 0) + d * d + d;
   const mlp = d * hidden + hidden + hidden * d + d;
   const block = 4 * d + attn + mlp + (c.initValues != null ? 2 * d : 0);
@@ -30,8 +31,7 @@ export function countViTMacs(config: ViTConfig): number {
   const c = resolveViTConfig(config);
   const d = c.embedDim;
   const [ph, pw] = c.patchSize;
-  const numPatches = (c.imgSize[0] / ph) * (c.imgSize[1] / pw);
-  const n = numPatches + (c.classToken ? 1 : 0) + c.numRegTokens;
+  const { numPatches, numTokens: n } = tokenGeometry('countViTMacs', c);
   const hidden = Math.floor(d * c.mlpRatio);
   const patchEmbed = numPatches * ph * pw * c.inChans * d;
   const block = n * d * 3 * d + 2 * n * n * d + n * d * d + 2 * n * d * hidden;

@@ -6,6 +6,7 @@ import { ensureGradientKernels } from '../backends/conv_grad';
 import {
   assertInputShape,
   ConfigError,
+  NotBuiltError,
   requireNonNegativeInt,
   requirePositiveInt,
 } from '../errors';
@@ -23,8 +24,6 @@ function kaimingFanOut() {
 
 /** `[[0,0],[p,p],[p,p],[0,0]]`-style symmetric padding as PyTorch's `padding=p`. */
 function conv(x: tf.Tensor, kernel: LayerVariable, stride: number, pad: number): tf.Tensor4D {
-  // Supplies Conv2DBackpropFilter where the backend lacks it (wasm), so the model trains there.
-  ensureGradientKernels();
   return tf.conv2d(x as tf.Tensor4D, kernel.read() as tf.Tensor4D, stride, pad);
 }
 
@@ -71,6 +70,9 @@ export class BasicBlock extends layers.Layer {
   }
 
   override build(inputShape: Shape | Shape[]): void {
+    // Once per build, not per forward: supplies Conv2DBackpropFilter where a backend lacks it
+    // (wasm), so the convolutions below can train there.
+    ensureGradientKernels();
     assertInputShape(
       'BasicBlock',
       inputShape as Shape,
@@ -106,7 +108,7 @@ export class BasicBlock extends layers.Layer {
     const training = kwargs?.['training'] === true;
     return tf.tidy(() => {
       if (!this.conv1 || !this.bn1 || !this.conv2 || !this.bn2)
-        throw new Error('BasicBlock: call before build');
+        throw new NotBuiltError('BasicBlock: call before build');
       let y = tf.relu(batchNorm(conv(x, this.conv1, this.stride, 1), this.bn1, training));
       y = batchNorm(conv(y, this.conv2, 1, 1), this.bn2, training);
       const shortcut =
@@ -197,6 +199,9 @@ export class ResNet18 extends CompositeLayer {
   }
 
   override build(inputShape: Shape | Shape[]): void {
+    // Once per build, not per forward: supplies Conv2DBackpropFilter where a backend lacks it
+    // (wasm), so the convolutions below can train there.
+    ensureGradientKernels();
     const shape = inputShape as Array<number | null>;
     this.checkShape(shape);
     const k = this.stem === 'imagenet' ? 7 : 3;
@@ -242,7 +247,7 @@ export class ResNet18 extends CompositeLayer {
   /** Pooled 512-d features `[B, 512]` (before `fc`). */
   private features(x: tf.Tensor, kwargs: Kwargs): tf.Tensor {
     const training = kwargs?.['training'] === true;
-    if (!this.conv1 || !this.bn1) throw new Error('ResNet18: call before build');
+    if (!this.conv1 || !this.bn1) throw new NotBuiltError('ResNet18: call before build');
     let y: tf.Tensor;
     if (this.stem === 'imagenet') {
       y = tf.relu(batchNorm(conv(x, this.conv1, 2, 3), this.bn1, training));

@@ -4,6 +4,7 @@ import type { Shape } from '@tensorflow/tfjs-layers';
 import { input } from '@tensorflow/tfjs-layers';
 import { serializeSchema } from '../config/schema';
 import { assertInputShape, ConfigError } from '../errors';
+import { type TokenGeometry, tokenGeometry } from '../geometry';
 import { CompositeLayer } from '../layers/composite';
 import { LayerNorm } from '../layers/layer_norm';
 import { Linear } from '../layers/linear';
@@ -61,17 +62,19 @@ export class VisionTransformer extends CompositeLayer {
     this.config = resolveViTConfig(args, { allowLayerArgs: true });
   }
 
+  /** Grid, prefix tokens and sequence length of this ViT (see {@link tokenGeometry}). */
+  get geometry(): TokenGeometry {
+    return tokenGeometry('VisionTransformer', this.config);
+  }
+
   /** Patch grid `[gh, gw]`. */
   get gridSize(): [number, number] {
-    return [
-      this.config.imgSize[0] / this.config.patchSize[0],
-      this.config.imgSize[1] / this.config.patchSize[1],
-    ];
+    return this.geometry.gridSize;
   }
 
   /** Prefix tokens (class + registers) before the patch tokens. */
   get numPrefixTokens(): number {
-    return (this.config.classToken ? 1 : 0) + this.config.numRegTokens;
+    return this.geometry.numPrefixTokens;
   }
 
   override build(inputShape: Shape | Shape[]): void {
@@ -106,7 +109,7 @@ export class VisionTransformer extends CompositeLayer {
         qkvBias: c.qkvBias,
         projDrop: c.projDropRate,
         attnDrop: c.attnDropRate,
-        dropPath: dpr,
+        dropPathRate: dpr,
         initValues: c.initValues,
         normEps: c.normEps,
       });

@@ -8,8 +8,8 @@
  */
 
 import { type ConfigSchema, type FieldSpec, LAYER_ARG_KEYS, resolveSchema } from '../config/schema';
-import { ConfigError } from '../errors';
-import type { Size2D } from '../layers/patch_embed';
+import { ConfigError, requireDivisible } from '../errors';
+import { patchGrid, type Size2D } from '../geometry';
 
 /** How the token sequence is pooled into one vector before the head. */
 export type GlobalPool = 'token' | 'avg';
@@ -138,16 +138,8 @@ export function resolveViTConfig(
     options.allowLayerArgs ? LAYER_ARG_KEYS : [],
   ) as ResolvedViTConfig;
   const { imgSize, patchSize, embedDim, numHeads } = c;
-  if (imgSize[0] % patchSize[0] !== 0 || imgSize[1] % patchSize[1] !== 0) {
-    throw new ConfigError(
-      `${o}: imgSize [${imgSize.join(', ')}] must be divisible by patchSize [${patchSize.join(', ')}]`,
-    );
-  }
-  if (embedDim % numHeads !== 0) {
-    throw new ConfigError(
-      `${o}: embedDim (${embedDim}) must be divisible by numHeads (${numHeads}); got remainder ${embedDim % numHeads}`,
-    );
-  }
+  patchGrid(o, imgSize, patchSize);
+  requireDivisible(o, 'embedDim', embedDim, 'numHeads', numHeads);
   if (c.globalPool === 'token' && !c.classToken) {
     throw new ConfigError(
       `${o}: globalPool 'token' needs classToken: true (got classToken: false); use globalPool 'avg'`,
