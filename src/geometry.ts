@@ -57,11 +57,13 @@ export interface PrefixTokens {
   classToken: boolean;
   /** Number of register tokens after the class token (timm `reg_tokens`). */
   numRegTokens: number;
+  /** DeiT's distillation token after the class token (timm `dist_token`; ViTConfig `distilled`). */
+  distToken?: boolean;
 }
 
-/** Number of prefix tokens (class + register tokens) placed before the patch tokens. */
+/** Number of prefix tokens (class, distillation, register tokens) placed before the patch tokens. */
 export function numPrefixTokens(prefix: PrefixTokens): number {
-  return (prefix.classToken ? 1 : 0) + prefix.numRegTokens;
+  return (prefix.classToken ? 1 : 0) + (prefix.distToken ? 1 : 0) + prefix.numRegTokens;
 }
 
 /** Everything a ViT's shapes follow from. */

@@ -30,6 +30,8 @@ export type { MLPArgs } from './layers/mlp';
 export { dropPath, gelu, layerNorm, linear } from './layers/ops';
 export { PatchEmbed } from './layers/patch_embed';
 export type { PatchEmbedArgs } from './layers/patch_embed';
+export { POS_EMBED_KINDS, sincos2dPosEmbed } from './layers/pos_embed';
+export type { PosEmbedKind } from './layers/pos_embed';
 export { numPrefixTokens, patchGrid, tokenGeometry } from './geometry';
 export type { PatchGrid, PrefixTokens, Size2D, TokenGeometry } from './geometry';
 export { countTrainableParams, formatSummary, summarize } from './layers/summary';
@@ -76,7 +78,11 @@ export {
 export type { Normalization, ViTPreset, ViTPresetName } from './models/presets';
 export { BasicBlock, ResNet18 } from './models/resnet';
 export type { BasicBlockArgs, ResNet18Args, ResNetStem } from './models/resnet';
-export { VisionTransformer, resolveViTConfig } from './models/vision_transformer';
+export {
+  VIT_OPTION_DEFAULTS,
+  VisionTransformer,
+  resolveViTConfig,
+} from './models/vision_transformer';
 export { VIT_CONFIG_FIELDS, VIT_CONFIG_SCHEMA } from './models/vit_config';
 export type { ResolveViTConfigOptions } from './models/vit_config';
 export {
@@ -90,7 +96,10 @@ export {
 } from './config/schema';
 export type { ConfigSchema, FieldSpec } from './config/schema';
 export type {
+  ForwardIntermediatesOptions,
   GlobalPool,
+  ViTDistillationOutput,
+  ViTIntermediatesOutput,
   ResolvedViTConfig,
   ViTAttentionOutput,
   ViTConfig,
@@ -205,6 +214,8 @@ export {
 export type { AdamOptions, AdamWOptions } from './train/optimizers';
 export { softmaxCrossEntropy } from './train/losses';
 export type { SoftmaxCrossEntropyOptions } from './train/losses';
+export { hardDistillationLoss } from './train/distillation';
+export type { HardDistillationOptions } from './train/distillation';
 // --- train: the training kit (schedules, groups, clipping, EMA, freezing, augmentation, loop) ---
 export { constantSchedule, warmupCosineSchedule } from './train/schedule';
 export type { LrSchedule, WarmupCosineOptions } from './train/schedule';

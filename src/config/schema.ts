@@ -81,7 +81,7 @@ export type FieldSpec =
 export type ConfigSchema = Readonly<Record<string, FieldSpec>>;
 
 function show(value: unknown): string {
-  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (Array.isArray(value)) return `[${value.map(show).join(', ')}]`;
   if (value !== null && typeof value === 'object') {

@@ -37,6 +37,8 @@ export interface TransformerBlockArgs extends LayerArgs {
   initValues?: number | null;
   /** LayerNorm epsilon (timm 1e-6, HF 1e-12). Default 1e-6. */
   normEps?: number;
+  /** LayerNorm over the head dimension of q and k (timm `qk_norm`). Default false. */
+  qkNorm?: boolean;
 }
 
 /**
@@ -57,6 +59,7 @@ export class TransformerBlock extends CompositeLayer {
   readonly dropPathRate: number;
   readonly initValues: number | null;
   readonly normEps: number;
+  readonly qkNorm: boolean;
   /** Child layers, created by `build`. */
   norm1!: LayerNorm;
   attn!: MultiHeadAttention;
@@ -78,6 +81,7 @@ export class TransformerBlock extends CompositeLayer {
     this.initValues =
       args.initValues == null ? null : requirePositive(owner, 'initValues', args.initValues);
     this.normEps = requirePositive(owner, 'normEps', args.normEps ?? 1e-6);
+    this.qkNorm = args.qkNorm ?? false;
     requireDivisible(owner, 'dim', this.dim, 'numHeads', this.numHeads);
   }
 
@@ -90,6 +94,8 @@ export class TransformerBlock extends CompositeLayer {
       qkvBias: this.qkvBias,
       attnDrop: this.attnDrop,
       projDrop: this.projDrop,
+      qkNorm: this.qkNorm,
+      normEps: this.normEps,
     });
   }
 
@@ -186,6 +192,7 @@ export class TransformerBlock extends CompositeLayer {
       dropPathRate: this.dropPathRate,
       initValues: this.initValues,
       normEps: this.normEps,
+      qkNorm: this.qkNorm,
     };
   }
 }

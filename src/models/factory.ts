@@ -58,8 +58,11 @@ export function createViT(
   }
   requireConfigObject('createViT', overrides);
   const config = resolveViTConfig({ ...base, ...overrides }, { owner: 'createViT' });
+  // With dynamicImgSize the model takes any image size the patch divides.
   const inp = input({
-    shape: [config.imgSize[0], config.imgSize[1], config.inChans],
+    shape: config.dynamicImgSize
+      ? [null, null, config.inChans]
+      : [config.imgSize[0], config.imgSize[1], config.inChans],
     name: 'image',
   });
   return withSeed(opts.seed, () => {

@@ -29,7 +29,8 @@ export interface ViTPreset {
       ViTConfig,
       'imgSize' | 'patchSize' | 'embedDim' | 'depth' | 'numHeads' | 'mlpRatio' | 'numClasses'
     >
-  >;
+  > &
+    Pick<ViTConfig, 'distilled'>;
   /** Parameter count of timm's model with 1000 classes (checked by the test suite). */
   params: number;
   /** Normalization of timm's default pretrained weights for this name. */
@@ -54,6 +55,22 @@ function preset({ name, patchSize, embedDim, depth, numHeads, params }: PresetSp
     config: { imgSize: 224, patchSize, embedDim, depth, numHeads, mlpRatio: 4, numClasses: 1000 },
     params,
     normalization: INCEPTION_NORMALIZATION,
+  };
+}
+
+/** DeiT presets (Touvron et al. 2021): ViT shapes, ImageNet normalization, optional distillation. */
+function deit(
+  name: string,
+  embedDim: number,
+  numHeads: number,
+  distilled: boolean,
+  params: number,
+): ViTPreset {
+  const base = preset({ name, patchSize: 16, embedDim, depth: 12, numHeads, params });
+  return {
+    ...base,
+    config: distilled ? { ...base.config, distilled: true } : base.config,
+    normalization: IMAGENET_NORMALIZATION,
   };
 }
 
@@ -126,6 +143,24 @@ export const VIT_PRESETS = {
     numHeads: 12,
     params: 86_576_872,
   }),
+  deit_tiny_patch16_224: deit('deit_tiny_patch16_224', 192, 3, false, 5_717_416),
+  deit_small_patch16_224: deit('deit_small_patch16_224', 384, 6, false, 22_050_664),
+  deit_base_patch16_224: deit('deit_base_patch16_224', 768, 12, false, 86_567_656),
+  deit_tiny_distilled_patch16_224: deit('deit_tiny_distilled_patch16_224', 192, 3, true, 5_910_800),
+  deit_small_distilled_patch16_224: deit(
+    'deit_small_distilled_patch16_224',
+    384,
+    6,
+    true,
+    22_436_432,
+  ),
+  deit_base_distilled_patch16_224: deit(
+    'deit_base_distilled_patch16_224',
+    768,
+    12,
+    true,
+    87_338_192,
+  ),
 } as const satisfies Record<string, ViTPreset>;
 
 /** A timm name present in {@link VIT_PRESETS}. */

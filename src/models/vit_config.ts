@@ -10,6 +10,7 @@
 import { type ConfigSchema, type FieldSpec, LAYER_ARG_KEYS, resolveSchema } from '../config/schema';
 import { ConfigError, requireDivisible } from '../errors';
 import { patchGrid, type Size2D } from '../geometry';
+import { POS_EMBED_KINDS, type PosEmbedKind } from '../layers/pos_embed';
 
 /** How the token sequence is pooled into one vector before the head. */
 export type GlobalPool = 'token' | 'avg';
@@ -52,6 +53,25 @@ export interface ViTConfig {
   initValues?: number | null;
   /** LayerNorm epsilon everywhere (timm 1e-6, HF 1e-12). Default 1e-6. */
   normEps?: number;
+  /**
+   * Position embedding: `'learned'` 1-D table (default, timm), `'learned2d'` row + column
+   * tables, `'sincos'` MAE's fixed 2-D sin-cos table, `'none'`. See {@link PosEmbedKind}.
+   */
+  posEmbed?: PosEmbedKind;
+  /**
+   * DeiT: a distillation token after the class token and a second head `head_dist` on it
+   * (timm `VisionTransformerDistilled`). `call` returns the mean of both heads' logits, as timm
+   * at inference; `VisionTransformer.forwardDistillation` returns both. Default false.
+   */
+  distilled?: boolean;
+  /** LayerNorm over the head dimension of q and k in every block (timm `qk_norm`). Default false. */
+  qkNorm?: boolean;
+  /**
+   * Accept every image size the patch size divides, resampling the position embedding to the
+   * input's patch grid at call time (bicubic, antialiased; timm `dynamic_img_size`). The model
+   * is built for `imgSize`; its weights do not change. Default false.
+   */
+  dynamicImgSize?: boolean;
 }
 
 const rate = (doc: string): FieldSpec => ({
@@ -99,7 +119,27 @@ export const VIT_CONFIG_SCHEMA = {
     doc: 'LayerScale init (null = off)',
   },
   normEps: { kind: 'number', min: 0, minExclusive: true, default: 1e-6, doc: 'LayerNorm epsilon' },
+  posEmbed: {
+    kind: 'enum',
+    values: POS_EMBED_KINDS,
+    default: 'learned',
+    doc: 'position embedding',
+  },
+  distilled: { kind: 'boolean', default: false, doc: 'DeiT distillation token and head' },
+  qkNorm: { kind: 'boolean', default: false, doc: 'LayerNorm on q and k' },
+  dynamicImgSize: { kind: 'boolean', default: false, doc: 'accept any divisible image size' },
 } as const satisfies { [K in keyof Required<ViTConfig>]: FieldSpec } & ConfigSchema;
+
+/**
+ * Defaults of the ViT options (position embedding kind, DeiT distillation, qk-norm, dynamic image
+ * size), read from {@link VIT_CONFIG_SCHEMA}.
+ */
+export const VIT_OPTION_DEFAULTS = {
+  posEmbed: VIT_CONFIG_SCHEMA.posEmbed.default as PosEmbedKind,
+  distilled: VIT_CONFIG_SCHEMA.distilled.default as boolean,
+  qkNorm: VIT_CONFIG_SCHEMA.qkNorm.default as boolean,
+  dynamicImgSize: VIT_CONFIG_SCHEMA.dynamicImgSize.default as boolean,
+} as const;
 
 /** The names of every {@link ViTConfig} field, in saved order. */
 export const VIT_CONFIG_FIELDS = Object.keys(VIT_CONFIG_SCHEMA) as Array<keyof ViTConfig>;
@@ -143,6 +183,16 @@ export function resolveViTConfig(
   if (c.globalPool === 'token' && !c.classToken) {
     throw new ConfigError(
       `${o}: globalPool 'token' needs classToken: true (got classToken: false); use globalPool 'avg'`,
+    );
+  }
+  if (c.distilled && (!c.classToken || c.globalPool !== 'token' || c.numRegTokens > 0)) {
+    throw new ConfigError(
+      `${o}: distilled: true needs classToken: true, globalPool: 'token' and numRegTokens: 0 (DeiT), got classToken: ${c.classToken}, globalPool: '${c.globalPool}', numRegTokens: ${c.numRegTokens}`,
+    );
+  }
+  if (c.posEmbed === 'sincos' && embedDim % 4 !== 0) {
+    throw new ConfigError(
+      `${o}: posEmbed 'sincos' needs embedDim divisible by 4, got embedDim ${embedDim}`,
     );
   }
   if (Math.floor(embedDim * c.mlpRatio) < 1) {

@@ -12,7 +12,7 @@ import type { VisionTransformer } from '../models/vision_transformer';
  * - `'blocks'`: every transformer block; `{ blocks: [0, 1] }`: the blocks with these indices
  *   (negative indices count from the end: `-1` is the last block);
  * - `'norm'`: the final norm (`norm`, or `fc_norm` with average pooling);
- * - `'head'`: the classifier;
+ * - `'head'`: the classifier (and DeiT's distillation head `head_dist`);
  * - `'all'`: every part.
  */
 export type ViTPart =
@@ -25,6 +25,11 @@ export type ViTPart =
   | { blocks: readonly number[] };
 
 const NAMED_PARTS = ['patchEmbed', 'embed', 'blocks', 'norm', 'head', 'all'] as const;
+
+/** The classifier(s): `head`, and DeiT's `head_dist` when the model is distilled. */
+function heads(vit: VisionTransformer): layers.Layer[] {
+  return [vit.head, vit.headDist].filter((h): h is NonNullable<typeof h> => h != null);
+}
 
 /** The sublayers a part selects. */
 function layersOf(vit: VisionTransformer, part: ViTPart, owner: string): layers.Layer[] {
@@ -49,9 +54,9 @@ function layersOf(vit: VisionTransformer, part: ViTPart, owner: string): layers.
     case 'norm':
       return [vit.norm];
     case 'head':
-      return vit.head == null ? [] : [vit.head];
+      return heads(vit);
     case 'all':
-      return [vit.patchEmbed, vit.embed, ...vit.blocks, vit.norm, ...(vit.head ? [vit.head] : [])];
+      return [vit.patchEmbed, vit.embed, ...vit.blocks, vit.norm, ...heads(vit)];
     default:
       throw new ConfigError(
         `${owner}: part must be one of ${NAMED_PARTS.map((p) => `'${p}'`).join(', ')} or { blocks: number[] }, got ${JSON.stringify(part)}`,
@@ -120,10 +125,10 @@ export function resetClassifier(model: LayersModel, numClasses: number): LayersM
   // Match by name (below the model prefix): `weights` lists trainable weights first, so its
   // order changes with freezing.
   const key = (name: string) => name.slice(name.indexOf('/') + 1);
-  const isHead = (name: string) => key(name).startsWith('head/');
+  const isHead = (name: string) => /^head(_dist)?\//.test(key(name));
   const dest = new Map(target.weights.map((w) => [key(w.originalName), w]));
   const source = vit.weights.filter((w) => !isHead(w.originalName));
-  if (source.length !== [...dest.keys()].filter((k) => !k.startsWith('head/')).length) {
+  if (source.length !== [...dest.keys()].filter((k) => !isHead(`x/${k}`)).length) {
     throw new ConfigError(`${owner}: the new model's non-head weights differ from the old one's`);
   }
   tf.tidy(() => {

@@ -21,73 +21,98 @@ import {
 import { useBackend } from '../helpers/backends';
 
 /**
- * Every field set to a valid non-default value. When a field is added to the schema, this test
- * fails until the field is added here too (see the coverage assertion below).
+ * Two configs that between them give every field a valid non-default value (some fields
+ * exclude each other, e.g. DeiT distillation needs the class token). When a field is added to
+ * the schema, the coverage test fails until it is given a non-default value here.
  */
-const ALL_FIELDS: Required<ViTConfig> = {
-  imgSize: [12, 8],
-  patchSize: [4, 2],
-  inChans: 2,
-  numClasses: 5,
-  globalPool: 'avg',
-  embedDim: 12,
-  depth: 2,
-  numHeads: 3,
-  mlpRatio: 1.5,
-  qkvBias: false,
-  classToken: false,
-  numRegTokens: 2,
-  dropRate: 0.1,
-  projDropRate: 0.2,
-  attnDropRate: 0.3,
-  dropPathRate: 0.4,
-  initValues: 1e-5,
-  normEps: 1e-5,
-};
+const CONFIGS: ViTConfig[] = [
+  {
+    imgSize: [12, 8],
+    patchSize: [4, 2],
+    inChans: 2,
+    numClasses: 5,
+    globalPool: 'avg',
+    embedDim: 12,
+    depth: 2,
+    numHeads: 3,
+    mlpRatio: 1.5,
+    qkvBias: false,
+    classToken: false,
+    numRegTokens: 2,
+    dropRate: 0.1,
+    projDropRate: 0.2,
+    attnDropRate: 0.3,
+    dropPathRate: 0.4,
+    initValues: 1e-5,
+    normEps: 1e-5,
+    posEmbed: 'learned2d',
+  },
+  {
+    imgSize: 8,
+    patchSize: 4,
+    numClasses: 3,
+    embedDim: 8,
+    depth: 1,
+    numHeads: 2,
+    posEmbed: 'sincos',
+    distilled: true,
+    qkNorm: true,
+    dynamicImgSize: true,
+  },
+];
 
 describe('ViTConfig schema', () => {
-  it('the all-fields config covers every schema field with a non-default value', () => {
-    expect(Object.keys(ALL_FIELDS).sort()).toEqual([...VIT_CONFIG_FIELDS].sort());
-    const resolved = resolveViTConfig(ALL_FIELDS);
+  it('the test configs give every schema field a non-default value', () => {
     const defaults = resolveViTConfig({});
-    for (const f of VIT_CONFIG_FIELDS) expect(resolved[f], f).not.toEqual(defaults[f]);
+    const resolved = CONFIGS.map((c) => resolveViTConfig(c));
+    for (const f of VIT_CONFIG_FIELDS) {
+      expect(
+        resolved.some((r) => JSON.stringify(r[f]) !== JSON.stringify(defaults[f])),
+        `field ${f} needs a non-default value in CONFIGS`,
+      ).toBe(true);
+    }
   });
 
-  it('getConfig saves every field, and fromConfig restores the same architecture', async () => {
-    await useBackend('cpu');
-    const layer = new VisionTransformer({ ...ALL_FIELDS, name: 'v' });
-    const config = layer.getConfig();
-    for (const f of VIT_CONFIG_FIELDS) expect(config, f).toHaveProperty(f);
-    expect(Object.keys(config).sort()).toEqual(['name', 'trainable', ...VIT_CONFIG_FIELDS].sort());
-    // JSON round trip as in model.json (tfjs writes snake_case keys; fromConfig gets camelCase).
-    const restored = VisionTransformer.fromConfig(
-      VisionTransformer,
-      JSON.parse(JSON.stringify(config)),
-    ) as VisionTransformer;
-    expect(restored.config).toEqual(layer.config);
-    // And through a whole saved model.
-    const model = createViT(ALL_FIELDS, {}, { seed: 1 });
-    const artifacts = await new Promise<tf.io.ModelArtifacts>((resolve) => {
-      void model.save(
-        tf.io.withSaveHandler(async (a) => {
-          resolve(a);
-          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-        }),
+  it.each(CONFIGS.map((c, i) => [i, c] as const))(
+    'getConfig saves every field and fromConfig restores it (config %i)',
+    async (_i, fields) => {
+      await useBackend('cpu');
+      const layer = new VisionTransformer({ ...fields, name: 'v' });
+      const config = layer.getConfig();
+      for (const f of VIT_CONFIG_FIELDS) expect(config, f).toHaveProperty(f);
+      expect(Object.keys(config).sort()).toEqual(
+        ['name', 'trainable', ...VIT_CONFIG_FIELDS].sort(),
       );
-    });
-    const topology = JSON.stringify(artifacts.modelTopology);
-    for (const snake of [
-      'img_size',
-      'num_reg_tokens',
-      'drop_path_rate',
-      'init_values',
-      'norm_eps',
-    ]) {
-      expect(topology).toContain(`"${snake}"`);
-    }
-    expect(model.countParams()).toBe(countViTParams(ALL_FIELDS));
-    model.dispose();
-  });
+      // JSON round trip as in model.json (tfjs writes snake_case keys; fromConfig gets camelCase).
+      const restored = VisionTransformer.fromConfig(
+        VisionTransformer,
+        JSON.parse(JSON.stringify(config)),
+      ) as VisionTransformer;
+      expect(restored.config).toEqual(layer.config);
+      // And through a whole saved model.
+      const model = createViT(fields, {}, { seed: 1 });
+      const artifacts = await new Promise<tf.io.ModelArtifacts>((resolve) => {
+        void model.save(
+          tf.io.withSaveHandler(async (a) => {
+            resolve(a);
+            return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+          }),
+        );
+      });
+      const topology = JSON.stringify(artifacts.modelTopology);
+      for (const snake of [
+        'img_size',
+        'num_reg_tokens',
+        'drop_path_rate',
+        'init_values',
+        'norm_eps',
+      ]) {
+        expect(topology).toContain(`"${snake}"`);
+      }
+      expect(model.countParams()).toBe(countViTParams(fields));
+      model.dispose();
+    },
+  );
 
   it('unknown keys, null and non-object configs are ConfigErrors naming the field', () => {
     expect(() => createViT({ numHead: 6 } as ViTConfig)).toThrow(
@@ -115,16 +140,16 @@ describe('ViTConfig schema', () => {
 
   it('booleans, enums, numbers and sizes are type-checked', () => {
     expect(() => createViT({ qkvBias: 'no' as unknown as boolean })).toThrow(
-      /qkvBias must be true or false, got 'no'/,
+      /qkvBias must be true or false, got "no"/,
     );
     expect(() => createViT({ classToken: 1 as unknown as boolean })).toThrow(
       /classToken must be true or false, got 1/,
     );
     expect(() => createViT({ globalPool: 'max' as 'avg' })).toThrow(
-      /globalPool must be one of 'token', 'avg', got 'max'/,
+      /globalPool must be one of 'token', 'avg', got "max"/,
     );
     expect(() => createViT({ depth: 2.5 })).toThrow(/depth must be a positive integer, got 2.5/);
-    expect(() => createViT({ depth: '12' as unknown as number })).toThrow(/got '12'/);
+    expect(() => createViT({ depth: '12' as unknown as number })).toThrow(/got "12"/);
     expect(() => createViT({ numClasses: -1 })).toThrow(
       /numClasses must be an integer >= 0, got -1/,
     );
