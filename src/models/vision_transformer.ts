@@ -55,7 +55,11 @@ export interface ForwardIntermediatesOptions {
    * tfjs' layout. Default `'nhwc'`.
    */
   output?: 'tokens' | 'nhwc';
-  /** Apply the final norm (`norm`, or `fc_norm` with average pooling) to each output. Default false. */
+  /**
+   * Apply the final norm `norm` to each output. Default false. With average pooling the model's
+   * norm is `fc_norm`, applied after pooling, so the outputs stay as they are (as in timm, whose
+   * `norm` is then an identity).
+   */
   norm?: boolean;
 }
 
@@ -342,13 +346,14 @@ export class VisionTransformer extends CompositeLayer {
     const grid = this.gridOf(x);
     const keep = new Set(wanted);
     const last = wanted[wanted.length - 1];
+    const applyNorm = options.norm === true && this.config.globalPool !== 'avg';
     const intermediates = tf.tidy(() => {
       const out: tf.Tensor[] = [];
       let t = this.embedTokens(x, false);
       for (let i = 0; i <= last; i++) {
         t = this.blocks[i].call(t, {}) as tf.Tensor;
         if (!keep.has(i)) continue;
-        let y = options.norm === true ? (this.norm.call(t, {}) as tf.Tensor) : t;
+        let y = applyNorm ? (this.norm.call(t, {}) as tf.Tensor) : t;
         if (output === 'nhwc') {
           const [b, , d] = y.shape;
           const patches = tf.slice(y, [0, this.numPrefixTokens, 0], [-1, -1, -1]);
