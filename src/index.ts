@@ -14,6 +14,7 @@ export {
   InputShapeError,
   ModelFileError,
   NotBuiltError,
+  ParallelWorkerError,
   SafetensorsError,
   VitTsError,
 } from './errors';
