@@ -84,6 +84,18 @@ export {
   VisionTransformer,
   resolveViTConfig,
 } from './models/vision_transformer';
+export { VIT_CONFIG_FIELDS, VIT_CONFIG_SCHEMA } from './models/vit_config';
+export type { ResolveViTConfigOptions } from './models/vit_config';
+export {
+  LAYER_ARG_KEYS,
+  checkKnownKeys,
+  checkLayerArgs,
+  ownEntry,
+  resolveSchema,
+  serializeSchema,
+  validateField,
+} from './config/schema';
+export type { ConfigSchema, FieldSpec } from './config/schema';
 export type {
   ForwardIntermediatesOptions,
   GlobalPool,
