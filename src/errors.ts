@@ -222,3 +222,15 @@ export function assertInputShape(
     );
   }
 }
+
+/**
+ * Thrown in the calling thread when a vit-ts worker thread fails (a task threw, the model did
+ * not load, the thread died). `cause` holds the worker's own error.
+ */
+export class ParallelWorkerError extends VitTsError {
+  constructor(message: string, cause?: Error) {
+    super(message);
+    this.name = 'ParallelWorkerError';
+    if (cause !== undefined) (this as { cause?: unknown }).cause = cause;
+  }
+}
