@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import { assertInputShape, ConfigError, requirePositiveInt, requireRate } from '../errors';
-import { batchMatMul } from '../ops/matmul';
+import { batchMatMul, splitLastAxis } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
@@ -111,11 +111,9 @@ export class MultiHeadAttention extends layers.Layer {
     // [B, N, 3D] -> three [B, N, D] parts -> per head [B*H, N, hd]. Rank-3 batched products keep
     // clear of tfjs' broken broadcasting matMul gradients; batchMatMul picks each backend's fast
     // form (on wasm a depthwise convolution, forward and backward).
-    const [q, k, v] = tf
-      .split(qkv, 3, -1)
-      .map((t) =>
-        tf.reshape(tf.transpose(tf.reshape(t, [b, n, h, hd]), [0, 2, 1, 3]), [b * h, n, hd]),
-      );
+    const [q, k, v] = splitLastAxis(qkv, 3).map((t) =>
+      tf.reshape(tf.transpose(tf.reshape(t, [b, n, h, hd]), [0, 2, 1, 3]), [b * h, n, hd]),
+    );
     const scores = batchMatMul(tf.mul(q, this.scale) as tf.Tensor3D, k as tf.Tensor3D, false, true);
     const probs = tf.softmax(scores, -1);
     const attn = dropout(probs, this.attnDrop, training);

@@ -2,7 +2,6 @@ import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import { layers } from '@tensorflow/tfjs-layers';
-import { ensureGradientKernels } from '../backends/conv_grad';
 import {
   assertInputShape,
   ConfigError,
@@ -14,6 +13,7 @@ import { CompositeLayer } from '../layers/composite';
 import { kaimingNormalFanOut } from '../layers/init';
 import { Linear } from '../layers/linear';
 import { registerLayer, withDefaultName } from '../layers/register';
+import { conv2d } from '../ops/conv';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 
 /** Kaiming-normal fan-out init of torchvision's ResNet convolutions (seeded by the library RNG). */
@@ -23,9 +23,9 @@ function kaimingFanOut() {
 
 /** `[[0,0],[p,p],[p,p],[0,0]]`-style symmetric padding as PyTorch's `padding=p`. */
 function conv(x: tf.Tensor, kernel: LayerVariable, stride: number, pad: number): tf.Tensor4D {
-  // Supplies Conv2DBackpropFilter where the backend lacks it (wasm), so the model trains there.
-  ensureGradientKernels();
-  return tf.conv2d(x as tf.Tensor4D, kernel.read() as tf.Tensor4D, stride, pad);
+  // src/ops/conv.ts: each backend's fast gradient forms; supplies Conv2DBackpropFilter where the
+  // backend lacks it (wasm), so the model trains there.
+  return conv2d(x, kernel.read(), stride, pad);
 }
 
 /** Configuration of {@link BasicBlock}. */
