@@ -31,7 +31,12 @@ async function main() {
   const bench = buildBenchModel(modelName);
   const batch = Number(opt('batch', mode === 'train' ? '32' : '1'));
   const x = tf.randomNormal([batch, ...bench.inputShape]);
-  const y = tf.oneHot(tf.randomUniform([batch], 0, bench.numClasses, 'int32'), bench.numClasses);
+  const y = tf.tidy(() =>
+    tf.oneHot(
+      tf.randomUniform([batch], 0, bench.numClasses, 'int32') as tf.Tensor1D,
+      bench.numClasses,
+    ),
+  );
   const run = async () => {
     if (mode === 'train') await trainStep(bench, x, y);
     else {
