@@ -148,9 +148,9 @@ export async function writeChart(run: BenchRun, file: string): Promise<void> {
     data: { values },
     mark: 'bar',
     encoding: {
-      y: { field: 'model', type: 'nominal', title: null },
+      y: { field: 'model', type: 'nominal', title: null, axis: { labelLimit: 320 } },
       yOffset: { field: 'engine' },
-      x: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'ms' },
+      x: { field: 'ms', type: 'quantitative', scale: { type: 'log', domainMin: 1 }, title: 'ms' },
       color: { field: 'engine', type: 'nominal' },
     },
   };
