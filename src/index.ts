@@ -6,11 +6,16 @@
  * @packageDocumentation
  */
 export {
+  BackendError,
+  CheckpointError,
   AtomicWriteError,
   ConfigError,
   DataError,
   InputShapeError,
   ModelFileError,
+  NotBuiltError,
+  ParallelWorkerError,
+  SafetensorsError,
   VitTsError,
 } from './errors';
 
@@ -25,7 +30,11 @@ export { MLP } from './layers/mlp';
 export type { MLPArgs } from './layers/mlp';
 export { dropPath, gelu, layerNorm, linear } from './layers/ops';
 export { PatchEmbed } from './layers/patch_embed';
-export type { PatchEmbedArgs, Size2D } from './layers/patch_embed';
+export type { PatchEmbedArgs } from './layers/patch_embed';
+export { POS_EMBED_KINDS, sincos2dPosEmbed } from './layers/pos_embed';
+export type { PosEmbedKind } from './layers/pos_embed';
+export { numPrefixTokens, patchGrid, tokenGeometry } from './geometry';
+export type { PatchGrid, PrefixTokens, Size2D, TokenGeometry } from './geometry';
 export { countTrainableParams, formatSummary, summarize } from './layers/summary';
 export type { SummaryRow } from './layers/summary';
 export { TransformerBlock } from './layers/transformer_block';
@@ -70,9 +79,28 @@ export {
 export type { Normalization, ViTPreset, ViTPresetName } from './models/presets';
 export { BasicBlock, ResNet18 } from './models/resnet';
 export type { BasicBlockArgs, ResNet18Args, ResNetStem } from './models/resnet';
-export { VisionTransformer, resolveViTConfig } from './models/vision_transformer';
+export {
+  VIT_OPTION_DEFAULTS,
+  VisionTransformer,
+  resolveViTConfig,
+} from './models/vision_transformer';
+export { VIT_CONFIG_FIELDS, VIT_CONFIG_SCHEMA } from './models/vit_config';
+export type { ResolveViTConfigOptions } from './models/vit_config';
+export {
+  LAYER_ARG_KEYS,
+  checkKnownKeys,
+  checkLayerArgs,
+  ownEntry,
+  resolveSchema,
+  serializeSchema,
+  validateField,
+} from './config/schema';
+export type { ConfigSchema, FieldSpec } from './config/schema';
 export type {
+  ForwardIntermediatesOptions,
   GlobalPool,
+  ViTDistillationOutput,
+  ViTIntermediatesOutput,
   ResolvedViTConfig,
   ViTAttentionOutput,
   ViTConfig,
@@ -91,7 +119,6 @@ export type { ResamplePosEmbedOptions, ResizeMethod, ResizeOptions } from './wei
 export {
   DEFAULT_MAX_HEADER_BYTES,
   SAFETENSORS_DTYPE_BYTES,
-  SafetensorsError,
   entryToTensor,
   readSafetensors,
   writeSafetensors,
@@ -118,7 +145,7 @@ export {
 } from './weights/keymaps';
 export type { CheckpointFormat, KeyMapEntry, KeyRule, ModelFamily } from './weights/keymaps';
 export type { TensorLayout } from './weights/layouts';
-export { CheckpointError, loadPretrained } from './weights/load';
+export { loadPretrained } from './weights/load';
 export type {
   CheckpointSource,
   LoadPretrainedOptions,
@@ -188,6 +215,48 @@ export {
 export type { AdamOptions, AdamWOptions } from './train/optimizers';
 export { softmaxCrossEntropy } from './train/losses';
 export type { SoftmaxCrossEntropyOptions } from './train/losses';
+export { hardDistillationLoss } from './train/distillation';
+export type { HardDistillationOptions } from './train/distillation';
+// --- train: the training kit (schedules, groups, clipping, EMA, freezing, augmentation, loop) ---
+export { constantSchedule, warmupCosineSchedule } from './train/schedule';
+export type { LrSchedule, WarmupCosineOptions } from './train/schedule';
+export {
+  countBlocks,
+  createParamGroups,
+  isRunningStatistic,
+  layerIdOf,
+} from './train/param_groups';
+export type {
+  HasWeights,
+  ParamGroup,
+  ParamGroupOptions,
+  ParamGroupRule,
+} from './train/param_groups';
+export { GroupedAdamW } from './train/grouped_adamw';
+export type { AdamSlotState, GroupedAdamWOptions, GroupedAdamWState } from './train/grouped_adamw';
+export { clipByGlobalNorm, globalNorm } from './train/clip';
+export type { ClippedGradients } from './train/clip';
+export { ModelEma } from './train/ema';
+export { freeze, resetClassifier, unfreeze } from './train/freeze';
+export type { ViTPart } from './train/freeze';
+export {
+  normalizeImages,
+  randomCrop,
+  randomHorizontalFlip,
+  resizeImages,
+} from './train/augment';
+export type { RandomCropOptions, RandomSource } from './train/augment';
+export { mixBatch, sampleBeta, smoothOneHot } from './train/mixup';
+export type { MixedBatch, MixOptions } from './train/mixup';
+export { Trainer, evaluateModel } from './train/trainer';
+export type {
+  EpochResult,
+  EvalResult,
+  TrainerMixOptions,
+  TrainerOptions,
+  TrainerState,
+  TrainProgress,
+} from './train/trainer';
 
 // --- data: dataset decoders, browser-safe (src/data/; file loaders are in vit-ts/node) ---
 export { encodeIdxUint8, parseIdx } from './data/idx';

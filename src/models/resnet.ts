@@ -2,9 +2,11 @@ import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import { layers } from '@tensorflow/tfjs-layers';
+import { ensureGradientKernels } from '../backends/conv_grad';
 import {
   assertInputShape,
   ConfigError,
+  NotBuiltError,
   requireNonNegativeInt,
   requirePositiveInt,
 } from '../errors';
@@ -71,6 +73,9 @@ export class BasicBlock extends layers.Layer {
   }
 
   override build(inputShape: Shape | Shape[]): void {
+    // Once per build, not per forward: supplies Conv2DBackpropFilter where a backend lacks it
+    // (wasm), so the convolutions below can train there.
+    ensureGradientKernels();
     assertInputShape(
       'BasicBlock',
       inputShape as Shape,
@@ -106,7 +111,7 @@ export class BasicBlock extends layers.Layer {
     const training = kwargs?.['training'] === true;
     return tf.tidy(() => {
       if (!this.conv1 || !this.bn1 || !this.conv2 || !this.bn2)
-        throw new Error('BasicBlock: call before build');
+        throw new NotBuiltError('BasicBlock: call before build');
       let y = tf.relu(batchNorm(conv(x, this.conv1, this.stride, 1), this.bn1, training));
       y = batchNorm(conv(y, this.conv2, 1, 1), this.bn2, training);
       const shortcut =
@@ -197,6 +202,9 @@ export class ResNet18 extends CompositeLayer {
   }
 
   override build(inputShape: Shape | Shape[]): void {
+    // Once per build, not per forward: supplies Conv2DBackpropFilter where a backend lacks it
+    // (wasm), so the convolutions below can train there.
+    ensureGradientKernels();
     const shape = inputShape as Array<number | null>;
     this.checkShape(shape);
     const k = this.stem === 'imagenet' ? 7 : 3;
@@ -242,7 +250,7 @@ export class ResNet18 extends CompositeLayer {
   /** Pooled 512-d features `[B, 512]` (before `fc`). */
   private features(x: tf.Tensor, kwargs: Kwargs): tf.Tensor {
     const training = kwargs?.['training'] === true;
-    if (!this.conv1 || !this.bn1) throw new Error('ResNet18: call before build');
+    if (!this.conv1 || !this.bn1) throw new NotBuiltError('ResNet18: call before build');
     let y: tf.Tensor;
     if (this.stem === 'imagenet') {
       y = tf.relu(batchNorm(conv(x, this.conv1, 2, 3), this.bn1, training));
