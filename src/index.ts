@@ -84,6 +84,18 @@ export {
   VisionTransformer,
   resolveViTConfig,
 } from './models/vision_transformer';
+export { VIT_CONFIG_FIELDS, VIT_CONFIG_SCHEMA } from './models/vit_config';
+export type { ResolveViTConfigOptions } from './models/vit_config';
+export {
+  LAYER_ARG_KEYS,
+  checkKnownKeys,
+  checkLayerArgs,
+  ownEntry,
+  resolveSchema,
+  serializeSchema,
+  validateField,
+} from './config/schema';
+export type { ConfigSchema, FieldSpec } from './config/schema';
 export type {
   ForwardIntermediatesOptions,
   GlobalPool,
@@ -236,6 +248,15 @@ export {
 export type { RandomCropOptions, RandomSource } from './train/augment';
 export { mixBatch, sampleBeta, smoothOneHot } from './train/mixup';
 export type { MixedBatch, MixOptions } from './train/mixup';
+export { Trainer, evaluateModel } from './train/trainer';
+export type {
+  EpochResult,
+  EvalResult,
+  TrainerMixOptions,
+  TrainerOptions,
+  TrainerState,
+  TrainProgress,
+} from './train/trainer';
 
 // --- data: dataset decoders, browser-safe (src/data/; file loaders are in vit-ts/node) ---
 export { encodeIdxUint8, parseIdx } from './data/idx';

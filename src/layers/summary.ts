@@ -1,4 +1,5 @@
 import type { LayersModel, layers } from '@tensorflow/tfjs-layers';
+import { CompositeLayer } from './composite';
 import { shortClassName } from './register';
 
 /** One row of {@link summarize}: a layer at some depth of the layer tree. */
@@ -31,8 +32,7 @@ function outputShapeOf(layer: layers.Layer): Array<number | null> | null {
 }
 
 function childrenOf(layer: layers.Layer): layers.Layer[] {
-  const c = (layer as unknown as { childLayers?: layers.Layer[] }).childLayers;
-  return Array.isArray(c) ? c : [];
+  return layer instanceof CompositeLayer ? [...layer.subLayers] : [];
 }
 
 /**
