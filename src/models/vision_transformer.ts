@@ -11,6 +11,7 @@ import {
   requireRate,
 } from '../errors';
 import { CompositeLayer } from '../layers/composite';
+import type { HybridEmbed } from '../layers/hybrid_embed';
 import { LayerNorm } from '../layers/layer_norm';
 import { Linear } from '../layers/linear';
 import { dropout } from '../layers/ops';
@@ -173,10 +174,11 @@ const LAYER_KEYS = [
  */
 export class VisionTransformer extends CompositeLayer {
   /** @nocollapse */
-  static readonly className = 'VitTs>VisionTransformer';
+  static readonly className: string = 'VitTs>VisionTransformer';
   /** The resolved architecture. */
   readonly config: ResolvedViTConfig;
-  patchEmbed!: PatchEmbed;
+  /** The token maker: a {@link PatchEmbed}, or a {@link HybridEmbed} in a hybrid ViT. */
+  patchEmbed!: PatchEmbed | HybridEmbed;
   embed!: ViTEmbedding;
   blocks: TransformerBlock[] = [];
   norm!: LayerNorm;
@@ -203,13 +205,7 @@ export class VisionTransformer extends CompositeLayer {
   override build(inputShape: Shape | Shape[]): void {
     const c = this.config;
     const shape = inputShape as Array<number | null>;
-    this.patchEmbed = new PatchEmbed({
-      name: 'patch_embed',
-      imgSize: c.imgSize,
-      patchSize: c.patchSize,
-      inChans: c.inChans,
-      embedDim: c.embedDim,
-    });
+    this.patchEmbed = this.createPatchEmbed();
     let tokens = this.buildChild(this.patchEmbed, shape);
     this.embed = new ViTEmbedding({
       name: 'embed',
@@ -250,6 +246,21 @@ export class VisionTransformer extends CompositeLayer {
       this.buildChild(this.head, [shape[0], c.embedDim]);
     }
     this.built = true;
+  }
+
+  /**
+   * The layer that turns images into patch tokens, named `patch_embed`. Called once from
+   * `build`; a hybrid ViT overrides it to put a CNN in front (see `HybridVisionTransformer`).
+   */
+  protected createPatchEmbed(): PatchEmbed | HybridEmbed {
+    const c = this.config;
+    return new PatchEmbed({
+      name: 'patch_embed',
+      imgSize: c.imgSize,
+      patchSize: c.patchSize,
+      inChans: c.inChans,
+      embedDim: c.embedDim,
+    });
   }
 
   /** Tokens after the last block and (for token pooling) the final norm, `[B, P + N, D]`. */
