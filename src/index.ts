@@ -5,7 +5,19 @@
  * imports no tfjs backend: pick cpu, wasm, webgl, webgpu or tfjs-node in your application.
  * @packageDocumentation
  */
-export { ConfigError, InputShapeError, VitTsError } from './errors';
+export {
+  BackendError,
+  CheckpointError,
+  AtomicWriteError,
+  ConfigError,
+  DataError,
+  InputShapeError,
+  ModelFileError,
+  NotBuiltError,
+  ParallelWorkerError,
+  SafetensorsError,
+  VitTsError,
+} from './errors';
 
 export { MultiHeadAttention } from './layers/attention';
 export type { AttentionOutput, MultiHeadAttentionArgs } from './layers/attention';
@@ -20,7 +32,11 @@ export { MLP } from './layers/mlp';
 export type { MLPArgs } from './layers/mlp';
 export { dropPath, gelu, layerNorm, linear } from './layers/ops';
 export { PatchEmbed } from './layers/patch_embed';
-export type { PatchEmbedArgs, Size2D } from './layers/patch_embed';
+export type { PatchEmbedArgs } from './layers/patch_embed';
+export { POS_EMBED_KINDS, sincos2dPosEmbed } from './layers/pos_embed';
+export type { PosEmbedKind } from './layers/pos_embed';
+export { numPrefixTokens, patchGrid, tokenGeometry } from './geometry';
+export type { PatchGrid, PrefixTokens, Size2D, TokenGeometry } from './geometry';
 export { countTrainableParams, formatSummary, summarize } from './layers/summary';
 export type { SummaryRow } from './layers/summary';
 export { TransformerBlock } from './layers/transformer_block';
@@ -28,8 +44,33 @@ export type { TransformerBlockArgs } from './layers/transformer_block';
 export { ViTEmbedding } from './layers/vit_embedding';
 export type { ViTEmbeddingArgs } from './layers/vit_embedding';
 
+// --- fast matrix products per backend, forward and backward (src/ops/) ---
+export {
+  batchMatMul,
+  depthwiseBatchMatMul,
+  fastBatchMatMul,
+  fastLinear2D,
+  plainMatMul2D,
+  productForm,
+  setProductForm,
+} from './ops/matmul';
+export type { ProductForm } from './ops/matmul';
+
 export { createResNet18, createViT } from './models/factory';
-export type { CreateResNet18Options } from './models/factory';
+export type { CreateModelOptions, CreateResNet18Options } from './models/factory';
+
+// --- reproducibility: the library's seeded generator (src/random.ts) ---
+export {
+  Random,
+  createRandom,
+  getRandomState,
+  getSeed,
+  mulberry32,
+  setRandomState,
+  setSeed,
+  withSeed,
+} from './random';
+export type { RandomState } from './random';
 export { countViTMacs, countViTParams } from './models/param_count';
 export type { CountViTMacsOptions } from './models/param_count';
 export {
@@ -62,9 +103,28 @@ export type {
   ResNetFeatureInfo,
   ResNetStem,
 } from './models/resnet';
-export { VisionTransformer, resolveViTConfig } from './models/vision_transformer';
+export {
+  VIT_OPTION_DEFAULTS,
+  VisionTransformer,
+  resolveViTConfig,
+} from './models/vision_transformer';
+export { VIT_CONFIG_FIELDS, VIT_CONFIG_SCHEMA } from './models/vit_config';
+export type { ResolveViTConfigOptions } from './models/vit_config';
+export {
+  LAYER_ARG_KEYS,
+  checkKnownKeys,
+  checkLayerArgs,
+  ownEntry,
+  resolveSchema,
+  serializeSchema,
+  validateField,
+} from './config/schema';
+export type { ConfigSchema, FieldSpec } from './config/schema';
 export type {
+  ForwardIntermediatesOptions,
   GlobalPool,
+  ViTDistillationOutput,
+  ViTIntermediatesOutput,
   ResolvedViTConfig,
   ViTAttentionOutput,
   ViTConfig,
@@ -83,7 +143,6 @@ export type { ResamplePosEmbedOptions, ResizeMethod, ResizeOptions } from './wei
 export {
   DEFAULT_MAX_HEADER_BYTES,
   SAFETENSORS_DTYPE_BYTES,
-  SafetensorsError,
   entryToTensor,
   readSafetensors,
   writeSafetensors,
@@ -111,7 +170,7 @@ export {
 } from './weights/keymaps';
 export type { CheckpointFormat, KeyMapEntry, KeyRule, ModelFamily } from './weights/keymaps';
 export type { TensorLayout } from './weights/layouts';
-export { CheckpointError, loadPretrained } from './weights/load';
+export { loadPretrained } from './weights/load';
 export type {
   CheckpointSource,
   LoadPretrainedOptions,
@@ -181,3 +240,59 @@ export {
 export type { AdamOptions, AdamWOptions } from './train/optimizers';
 export { softmaxCrossEntropy } from './train/losses';
 export type { SoftmaxCrossEntropyOptions } from './train/losses';
+export { hardDistillationLoss } from './train/distillation';
+export type { HardDistillationOptions } from './train/distillation';
+// --- train: the training kit (schedules, groups, clipping, EMA, freezing, augmentation, loop) ---
+export { constantSchedule, warmupCosineSchedule } from './train/schedule';
+export type { LrSchedule, WarmupCosineOptions } from './train/schedule';
+export {
+  countBlocks,
+  createParamGroups,
+  isRunningStatistic,
+  layerIdOf,
+} from './train/param_groups';
+export type {
+  HasWeights,
+  ParamGroup,
+  ParamGroupOptions,
+  ParamGroupRule,
+} from './train/param_groups';
+export { GroupedAdamW } from './train/grouped_adamw';
+export type { AdamSlotState, GroupedAdamWOptions, GroupedAdamWState } from './train/grouped_adamw';
+export { clipByGlobalNorm, globalNorm } from './train/clip';
+export type { ClippedGradients } from './train/clip';
+export { ModelEma } from './train/ema';
+export { freeze, resetClassifier, unfreeze } from './train/freeze';
+export type { ViTPart } from './train/freeze';
+export {
+  normalizeImages,
+  randomCrop,
+  randomHorizontalFlip,
+  resizeImages,
+} from './train/augment';
+export type { RandomCropOptions, RandomSource } from './train/augment';
+export { mixBatch, sampleBeta, smoothOneHot } from './train/mixup';
+export type { MixedBatch, MixOptions } from './train/mixup';
+export { Trainer, evaluateModel } from './train/trainer';
+export type {
+  EpochResult,
+  EvalResult,
+  TrainerMixOptions,
+  TrainerOptions,
+  TrainerState,
+  TrainProgress,
+} from './train/trainer';
+
+// --- data: dataset decoders, browser-safe (src/data/; file loaders are in vit-ts/node) ---
+export { encodeIdxUint8, parseIdx } from './data/idx';
+export type { IdxArray, IdxDtype } from './data/idx';
+export {
+  CIFAR10_CLASSES,
+  CIFAR10_RECORD_BYTES,
+  CIFAR10_SIZE,
+  FASHION_MNIST_CLASSES,
+  concatDecoded,
+  parseCifar10Batch,
+  toImageDataset,
+} from './data/datasets';
+export type { DecodedImages, ImageDataset } from './data/datasets';

@@ -11,6 +11,7 @@
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { ViTConfig } from '../../src/index';
+import { mulberry32 } from '../../src/random';
 
 /** Side of an MNIST digit in pixels. */
 export const MNIST_SIZE = 28;
@@ -45,17 +46,8 @@ export function loadAllDigits(): Digit[] {
   return out;
 }
 
-/** Small, seedable PRNG (mulberry32): floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The library's seeded PRNG (mulberry32): floats in [0, 1). Re-exported for the trainer. */
+export { mulberry32 };
 
 /** Fisher-Yates shuffle of a copy, driven by `rand`. */
 export function shuffled<T>(items: readonly T[], rand: () => number): T[] {

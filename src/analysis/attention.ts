@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { ConfigError, formatShape, InputShapeError } from '../errors';
+import { ConfigError, describeValue, formatShape, InputShapeError } from '../errors';
+import { findArchitectureLayer } from '../models/find_layer';
 import { VisionTransformer } from '../models/vision_transformer';
 
 /** A model built by `createViT` (or any `LayersModel` holding one {@link VisionTransformer}), or the layer itself. */
@@ -35,22 +36,7 @@ export function findVisionTransformer(
   modelOrLayer: ViTLike,
   owner = 'findVisionTransformer',
 ): VisionTransformer {
-  if (modelOrLayer instanceof VisionTransformer) return modelOrLayer;
-  const layers = (modelOrLayer as { layers?: unknown })?.layers;
-  if (!Array.isArray(layers)) {
-    throw new ConfigError(
-      `${owner}: model must be a LayersModel from createViT or a VisionTransformer layer, got ${describe(modelOrLayer)}`,
-    );
-  }
-  const found = layers.filter((l): l is VisionTransformer => l instanceof VisionTransformer);
-  if (found.length !== 1) {
-    throw new ConfigError(
-      `${owner}: model must hold exactly one VisionTransformer layer, found ${found.length} among [${layers
-        .map((l) => (l as { name?: string }).name)
-        .join(', ')}]`,
-    );
-  }
-  return found[0];
+  return findArchitectureLayer(modelOrLayer, [VisionTransformer], owner, 'VisionTransformer layer');
 }
 
 /** Token layout (prefix tokens, class token, patch grid) of a ViT model or layer. */
@@ -76,7 +62,7 @@ export function resolveBlockIndices(
   if (indices === undefined) return Array.from({ length: depth }, (_, i) => i);
   if (!Array.isArray(indices) || indices.length === 0) {
     throw new ConfigError(
-      `${owner}: ${name} must be a non-empty array of block indices, got ${describe(indices)}`,
+      `${owner}: ${name} must be a non-empty array of block indices, got ${describeValue(indices)}`,
     );
   }
   return indices.map((b) => {
@@ -93,7 +79,7 @@ export function resolveBlockIndices(
 export function assertImages(owner: string, vit: VisionTransformer, images: tf.Tensor): void {
   if (!(images instanceof tf.Tensor)) {
     throw new InputShapeError(
-      `${owner}: images must be a tf.Tensor of shape [B, H, W, C], got ${describe(images)}`,
+      `${owner}: images must be a tf.Tensor of shape [B, H, W, C], got ${describeValue(images)}`,
     );
   }
   const [h, w] = vit.config.imgSize;
@@ -183,12 +169,12 @@ export function mapsFromAttentions(
     !(Number.isInteger(headSel) && headSel >= 0 && headSel < heads)
   ) {
     throw new ConfigError(
-      `${owner}: heads must be 'mean', 'max' or a head index in [0, ${heads - 1}], got ${describe(headSel)}`,
+      `${owner}: heads must be 'mean', 'max' or a head index in [0, ${heads - 1}], got ${describeValue(headSel)}`,
     );
   }
   const reduce = options.reduce ?? (layout.classToken ? 'cls' : 'mean');
   if (reduce !== 'cls' && reduce !== 'mean') {
-    throw new ConfigError(`${owner}: reduce must be 'cls' or 'mean', got ${describe(reduce)}`);
+    throw new ConfigError(`${owner}: reduce must be 'cls' or 'mean', got ${describeValue(reduce)}`);
   }
   if (reduce === 'cls' && !layout.classToken) {
     throw new ConfigError(
@@ -269,7 +255,7 @@ export function resolveLayout(
 ): TokenLayout {
   if (!Array.isArray(attentions) || attentions.length === 0) {
     throw new ConfigError(
-      `${owner}: attentions must be a non-empty array of [B, heads, N, N] tensors, got ${describe(attentions)}`,
+      `${owner}: attentions must be a non-empty array of [B, heads, N, N] tensors, got ${describeValue(attentions)}`,
     );
   }
   const first = attentions[0].shape;
@@ -277,7 +263,7 @@ export function resolveLayout(
     const s = a?.shape;
     if (s == null || s.length !== 4 || s[2] !== s[3]) {
       throw new InputShapeError(
-        `${owner}: attentions[${i}] must have shape [B, heads, N, N], got ${s ? formatShape(s) : describe(a)}`,
+        `${owner}: attentions[${i}] must have shape [B, heads, N, N], got ${s ? formatShape(s) : describeValue(a)}`,
       );
     }
     if (s.some((d: number, k: number) => d !== first[k])) {
@@ -312,12 +298,4 @@ export function resolveLayout(
     );
   }
   return { numPrefixTokens: p, classToken, gridSize: [grid[0], grid[1]] };
-}
-
-function describe(v: unknown): string {
-  if (v instanceof tf.Tensor) return `a tensor of shape ${formatShape(v.shape)}`;
-  if (Array.isArray(v)) return `an array of length ${v.length}`;
-  if (typeof v === 'string') return `'${v}'`;
-  if (v === null || typeof v !== 'object') return String(v);
-  return (v as object).constructor?.name ?? 'an object';
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { formatShape, InputShapeError } from '../errors';
+import { ConfigError, formatShape, InputShapeError } from '../errors';
 
 /**
  * Draws an RGBA (or RGB) image `[H, W, 4]` int32 0..255 (as returned by `overlayHeatmap`,
@@ -14,7 +14,7 @@ export async function drawToCanvas(rgba: tf.Tensor, canvas: HTMLCanvasElement): 
     );
   }
   if (canvas == null || typeof (canvas as { getContext?: unknown }).getContext !== 'function') {
-    throw new TypeError(
+    throw new ConfigError(
       'drawToCanvas: canvas must be an HTMLCanvasElement (or OffscreenCanvas-like object with getContext)',
     );
   }

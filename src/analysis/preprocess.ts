@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, formatShape, InputShapeError } from '../errors';
-import { type Size2D, toPair } from '../layers/patch_embed';
+import { type Size2D, toPair } from '../geometry';
 import { getViTPreset, IMAGENET_NORMALIZATION, type Normalization } from '../models/presets';
 
 /** Options of {@link preprocess}. */

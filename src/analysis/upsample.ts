@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, formatShape, InputShapeError } from '../errors';
-import { type Size2D, toPair } from '../layers/patch_embed';
+import { type Size2D, toPair } from '../geometry';
 
 /** Resampling used to bring a patch grid to the image size. */
 export type UpsampleMethod = 'nearest' | 'bilinear';

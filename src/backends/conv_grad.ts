@@ -8,6 +8,7 @@ import type {
   TensorInfo,
 } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
+import { BackendError, ConfigError } from '../errors';
 
 /**
  * Gradient kernels some tfjs backends lack, rebuilt from forward kernels the backend has.
@@ -56,7 +57,7 @@ class KernelRunner {
   run(kernelName: string, inputs: NamedTensorInfoMap, attrs: NamedAttrMap = {}): TensorInfo {
     const kernel = tf.getKernel(kernelName, this.backendName);
     if (kernel == null) {
-      throw new Error(
+      throw new BackendError(
         `vit-ts gradient kernels: backend '${this.backendName}' has no '${kernelName}' kernel`,
       );
     }
@@ -95,7 +96,7 @@ function assertNoDilation(
 ): void {
   const [dh, dw] = pair(dilations ?? 1);
   if (dh !== 1 || dw !== 1) {
-    throw new Error(
+    throw new BackendError(
       `vit-ts ${kernelName}: dilations must be 1 (as in tfjs' own gradient), got [${dh}, ${dw}]`,
     );
   }
@@ -129,7 +130,9 @@ function conv2DBackpropFilter(
 ): TensorInfo {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   if (attrs.dataFormat === 'NCHW') {
-    throw new Error("vit-ts Conv2DBackpropFilter: only dataFormat 'NHWC' is supported, got 'NCHW'");
+    throw new BackendError(
+      "vit-ts Conv2DBackpropFilter: only dataFormat 'NHWC' is supported, got 'NCHW'",
+    );
   }
   const [kh, kw, ci, co] = attrs.filterShape;
   const info = tf.backend_util.computeConv2DInfo(
@@ -279,7 +282,7 @@ export function registerMissingGradientKernels(
   backendName: string = tf.getBackend(),
 ): GapKernelName[] {
   if (typeof backendName !== 'string' || backendName === '') {
-    throw new Error(
+    throw new ConfigError(
       `registerMissingGradientKernels: backendName must be a backend name, got ${String(backendName)}`,
     );
   }
@@ -301,11 +304,14 @@ export function registerMissingGradientKernels(
 }
 
 /**
- * Makes sure the active backend has the gradient kernels convolutional layers need; cheap after
- * the first call per backend. Called by vit-ts' convolutional layers on every forward pass, so a
- * backend switched to after building a model is covered as well.
+ * Makes sure every backend registered so far (cpu, wasm, webgl, ... whichever the application
+ * imported) has the gradient kernels convolutional layers need. Each backend is checked once;
+ * later calls cost a set lookup per backend. vit-ts' convolutional layers (ResNet18, BasicBlock)
+ * call it once, when they are built, never per forward pass. A backend imported only after the
+ * model was built is not covered: call this (or {@link registerMissingGradientKernels}) again.
  */
 export function ensureGradientKernels(): void {
-  const name = tf.getBackend();
-  if (name != null && !checkedBackends.has(name)) registerMissingGradientKernels(name);
+  for (const name of Object.keys(tf.engine().registryFactory)) {
+    if (!checkedBackends.has(name)) registerMissingGradientKernels(name);
+  }
 }

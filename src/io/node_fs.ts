@@ -2,6 +2,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
+import { ConfigError, ModelFileError } from '../errors';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
@@ -13,7 +14,7 @@ const WEIGHTS_BIN = 'weights.bin';
  */
 export async function saveModel(model: LayersModel, dir: string): Promise<tf.io.SaveResult> {
   if (typeof dir !== 'string' || dir.length === 0) {
-    throw new Error(`saveModel: dir must be a non-empty path, got ${String(dir)}`);
+    throw new ConfigError(`saveModel: dir must be a non-empty path, got ${String(dir)}`);
   }
   return model.save(
     tf.io.withSaveHandler(async (artifacts) => {
@@ -61,7 +62,7 @@ function concatWeightData(data: ArrayBuffer | ArrayBuffer[]): Uint8Array {
  */
 export async function loadModel(dir: string): Promise<LayersModel> {
   const text = await readFile(join(dir, MODEL_JSON), 'utf8').catch((e: Error) => {
-    throw new Error(`loadModel: cannot read ${join(dir, MODEL_JSON)}: ${e.message}`);
+    throw new ModelFileError(`loadModel: cannot read ${join(dir, MODEL_JSON)}: ${e.message}`);
   });
   let json: {
     modelTopology: object;
@@ -74,7 +75,7 @@ export async function loadModel(dir: string): Promise<LayersModel> {
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new Error(
+    throw new ModelFileError(
       `loadModel: ${join(dir, MODEL_JSON)} is not valid JSON: ${(e as Error).message}`,
     );
   }
@@ -84,7 +85,9 @@ export async function loadModel(dir: string): Promise<LayersModel> {
     !json.modelTopology ||
     !Array.isArray(json.weightsManifest)
   ) {
-    throw new Error(`loadModel: ${join(dir, MODEL_JSON)} lacks modelTopology or weightsManifest`);
+    throw new ModelFileError(
+      `loadModel: ${join(dir, MODEL_JSON)} lacks modelTopology or weightsManifest`,
+    );
   }
   const specs: tf.io.WeightsManifestEntry[] = [];
   const buffers: Uint8Array[] = [];

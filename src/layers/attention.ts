@@ -2,11 +2,18 @@ import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
-import { assertInputShape, ConfigError, requirePositiveInt, requireRate } from '../errors';
+import {
+  assertInputShape,
+  requireDivisible,
+  requirePositive,
+  requirePositiveInt,
+  requireRate,
+} from '../errors';
+import { batchMatMul } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
-import { readWeight } from './composite';
-import { timmNormal, zeros } from './init';
-import { dropout, linear } from './ops';
+import { ones, timmNormal, zeros } from './init';
+import { readWeight } from './layer_utils';
+import { dropout, layerNorm, linear } from './ops';
 import { registerLayer, withDefaultName } from './register';
 
 /** Configuration of {@link MultiHeadAttention}. */
@@ -21,6 +28,10 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   attnDrop?: number;
   /** Dropout on the output projection while training. Default 0. */
   projDrop?: number;
+  /** LayerNorm over the head dimension of q and k before q.k^T (timm `qk_norm`). Default false. */
+  qkNorm?: boolean;
+  /** Epsilon of the qk-norm LayerNorms (timm: the block's norm, 1e-6). Default 1e-6. */
+  normEps?: number;
 }
 
 /** Output of {@link MultiHeadAttention.callWithAttention}. */
@@ -49,28 +60,34 @@ export class MultiHeadAttention extends layers.Layer {
   readonly qkvBias: boolean;
   readonly attnDrop: number;
   readonly projDrop: number;
+  readonly qkNorm: boolean;
+  readonly normEps: number;
   /** `headDim ** -0.5`, applied to q before the product as timm does. */
   readonly scale: number;
   private qkvKernel?: LayerVariable;
   private qkvBiasW?: LayerVariable;
   private projKernel?: LayerVariable;
   private projBias?: LayerVariable;
+  /** qk-norm scale and shift: q gamma, q beta, k gamma, k beta, each `[headDim]`. */
+  private qkNormW: LayerVariable[] = [];
 
   constructor(args: MultiHeadAttentionArgs) {
     super(withDefaultName(args, 'multi_head_attention'));
     this.dim = requirePositiveInt('MultiHeadAttention', 'dim', args?.dim);
     this.numHeads = requirePositiveInt('MultiHeadAttention', 'numHeads', args.numHeads ?? 8);
-    if (this.dim % this.numHeads !== 0) {
-      throw new ConfigError(
-        `MultiHeadAttention: dim (${this.dim}) must be divisible by numHeads (${this.numHeads}); ` +
-          `got remainder ${this.dim % this.numHeads}`,
-      );
-    }
-    this.headDim = this.dim / this.numHeads;
+    this.headDim = requireDivisible(
+      'MultiHeadAttention',
+      'dim',
+      this.dim,
+      'numHeads',
+      this.numHeads,
+    );
     this.scale = this.headDim ** -0.5;
     this.qkvBias = args.qkvBias ?? true;
     this.attnDrop = requireRate('MultiHeadAttention', 'attnDrop', args.attnDrop ?? 0);
     this.projDrop = requireRate('MultiHeadAttention', 'projDrop', args.projDrop ?? 0);
+    this.qkNorm = args.qkNorm ?? false;
+    this.normEps = requirePositive('MultiHeadAttention', 'normEps', args.normEps ?? 1e-6);
   }
 
   private checkShape(shape: ReadonlyArray<number | null>): void {
@@ -89,6 +106,13 @@ export class MultiHeadAttention extends layers.Layer {
     if (this.qkvBias) this.qkvBiasW = this.addWeight('qkv/bias', [3 * d], 'float32', zeros());
     this.projKernel = this.addWeight('proj/kernel', [d, d], 'float32', timmNormal());
     this.projBias = this.addWeight('proj/bias', [d], 'float32', zeros());
+    if (this.qkNorm) {
+      const hd = this.headDim;
+      this.qkNormW = ['q_norm', 'k_norm'].flatMap((n) => [
+        this.addWeight(`${n}/gamma`, [hd], 'float32', ones()),
+        this.addWeight(`${n}/beta`, [hd], 'float32', zeros()),
+      ]);
+    }
     this.built = true;
   }
 
@@ -108,16 +132,23 @@ export class MultiHeadAttention extends layers.Layer {
       this.qkvBiasW?.read(),
     );
     // [B, N, 3D] -> three [B, N, D] parts -> per head [B*H, N, hd]. Rank-3 batched products keep
-    // clear of tfjs' broken broadcasting matMul gradients.
-    const [q, k, v] = tf
+    // clear of tfjs' broken broadcasting matMul gradients; batchMatMul picks each backend's fast
+    // form (on wasm a depthwise convolution, forward and backward).
+    let [q, k, v] = tf
       .split(qkv, 3, -1)
       .map((t) =>
         tf.reshape(tf.transpose(tf.reshape(t, [b, n, h, hd]), [0, 2, 1, 3]), [b * h, n, hd]),
       );
-    const scores = tf.matMul(tf.mul(q, this.scale), k, false, true);
+    if (this.qkNorm) {
+      // timm qk_norm: LayerNorm over the head dimension, before the scale.
+      const [qg, qb, kg, kb] = this.qkNormW.map((w) => w.read());
+      q = layerNorm(q, qg, qb, this.normEps);
+      k = layerNorm(k, kg, kb, this.normEps);
+    }
+    const scores = batchMatMul(tf.mul(q, this.scale) as tf.Tensor3D, k as tf.Tensor3D, false, true);
     const probs = tf.softmax(scores, -1);
     const attn = dropout(probs, this.attnDrop, training);
-    const ctx = tf.matMul(attn, v); // [B*H, N, hd]
+    const ctx = batchMatMul(attn as tf.Tensor3D, v as tf.Tensor3D); // [B*H, N, hd]
     const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, h, n, hd]), [0, 2, 1, 3]), [
       b,
       n,
@@ -161,6 +192,8 @@ export class MultiHeadAttention extends layers.Layer {
       qkvBias: this.qkvBias,
       attnDrop: this.attnDrop,
       projDrop: this.projDrop,
+      qkNorm: this.qkNorm,
+      normEps: this.normEps,
     };
   }
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable, layers } from '@tensorflow/tfjs-layers';
+import { addWeightTo } from '../tfjs_types';
 import { ones, zeros } from './init';
 
 /** The four variables of one BatchNorm2d: scale, shift and running statistics. */
@@ -14,16 +15,6 @@ export interface BatchNormWeights {
 export const BN_EPSILON = 1e-5;
 export const BN_MOMENTUM = 0.1;
 
-/** The protected `Layer.addWeight`, reachable for helpers called from a layer's own `build`. */
-type AddWeight = (
-  name: string,
-  shape: number[],
-  dtype: 'float32',
-  initializer: ReturnType<typeof ones>,
-  regularizer?: undefined,
-  trainable?: boolean,
-) => LayerVariable;
-
 /**
  * Adds `prefix/gamma`, `prefix/beta` (trainable) and `prefix/moving_mean`,
  * `prefix/moving_variance` (non-trainable) to a layer, in the order PyTorch stores them.
@@ -33,7 +24,7 @@ export function addBatchNormWeights(
   prefix: string,
   channels: number,
 ): BatchNormWeights {
-  const add = (layer as unknown as { addWeight: AddWeight }).addWeight.bind(layer);
+  const add = addWeightTo(layer);
   return {
     gamma: add(`${prefix}/gamma`, [channels], 'float32', ones()),
     beta: add(`${prefix}/beta`, [channels], 'float32', zeros()),

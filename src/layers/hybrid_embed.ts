@@ -3,11 +3,19 @@ import { serialization } from '@tensorflow/tfjs-core';
 import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import { layers, Sequential } from '@tensorflow/tfjs-layers';
 import { ensureGradientKernels } from '../backends/conv_grad';
-import { assertInputShape, ConfigError, formatShape, requirePositiveInt } from '../errors';
+import {
+  assertInputShape,
+  ConfigError,
+  formatShape,
+  InputShapeError,
+  requirePositiveInt,
+} from '../errors';
+import { type Size2D, toPair } from '../geometry';
+import { linear } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
-import { CompositeLayer, readWeight } from './composite';
+import { CompositeLayer } from './composite';
 import { timmNormal, zeros } from './init';
-import { type Size2D, toPair } from './patch_embed';
+import { readWeight } from './layer_utils';
 import { registerLayer, withDefaultName } from './register';
 
 /** Configuration of {@link HybridEmbed}. */
@@ -222,8 +230,27 @@ export class HybridEmbed extends CompositeLayer {
         ? tf.reshape(rows, [b * gh * gw, pw * c])
         : tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [b * gh * gw, ph * pw * c]);
     const k = tf.reshape(readWeight(this.kernel, 'HybridEmbed', 'proj/kernel'), [ph * pw * c, d]);
-    const y = tf.fused.matMul({ a: patches, b: k as tf.Tensor2D, bias: this.bias?.read() });
+    const y = linear(patches, k, this.bias?.read());
     return tf.reshape(y, [b, gh * gw, d]);
+  }
+
+  /**
+   * Token grid for an image of `height x width`: the grid at `imgSize` (the backbone's feature
+   * map is sized for it); other sizes throw an {@link InputShapeError}. `null` = unknown.
+   */
+  gridFor(
+    height: number | null | undefined,
+    width: number | null | undefined,
+  ): [number | null, number | null] {
+    if (
+      (height != null && height !== this.imgSize[0]) ||
+      (width != null && width !== this.imgSize[1])
+    ) {
+      throw new InputShapeError(
+        `HybridEmbed: expected images of [${this.imgSize.join(', ')}] (the size the backbone's feature map is built for), got [${height}, ${width}]`,
+      );
+    }
+    return [height == null ? null : this.gridSize[0], width == null ? null : this.gridSize[1]];
   }
 
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {

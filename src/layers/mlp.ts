@@ -4,8 +4,8 @@ import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import { assertInputShape, requirePositiveInt, requireRate } from '../errors';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
-import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
+import { readWeight } from './layer_utils';
 import { dropout, gelu, linear } from './ops';
 import { registerLayer, withDefaultName } from './register';
 

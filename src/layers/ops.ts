@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { getGlobalRandom } from '../random';
 
 /**
  * Small pure helpers shared by the layers. Each keeps to ops whose gradients exist on every
@@ -6,15 +7,11 @@ import * as tf from '@tensorflow/tfjs-core';
  * broken, tensorflow/tfjs#8548), and no einsum is used.
  */
 
-/** `x @ kernel + bias` over the last axis of `x` (any rank >= 2), as one fused 2-D product. */
-export function linear(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor | null): tf.Tensor {
-  const inDim = x.shape[x.rank - 1] as number;
-  const outDim = kernel.shape[1] as number;
-  const lead = x.shape.slice(0, -1);
-  const x2 = x.rank === 2 ? (x as tf.Tensor2D) : (tf.reshape(x, [-1, inDim]) as tf.Tensor2D);
-  const y = tf.fused.matMul({ a: x2, b: kernel as tf.Tensor2D, bias: bias ?? undefined });
-  return x.rank === 2 ? y : tf.reshape(y, [...lead, outDim]);
-}
+/**
+ * `x @ kernel + bias` over the last axis of `x` (any rank >= 2), as one fused 2-D product; on
+ * wasm with a gradient that uses only wasm's fast product form (see src/ops/matmul.ts).
+ */
+export { linear } from '../ops/matmul';
 
 const SQRT1_2 = Math.SQRT1_2;
 
@@ -23,10 +20,13 @@ export function gelu(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, SQRT1_2)))));
 }
 
-/** Inverted dropout, active only when `training` is true and `rate > 0`. */
+/**
+ * Inverted dropout, active only when `training` is true and `rate > 0`. When the library is
+ * seeded (`setSeed`), each mask's seed is drawn from the library generator: reproducible runs.
+ */
 export function dropout(x: tf.Tensor, rate: number, training: boolean): tf.Tensor {
   if (!training || rate <= 0) return x;
-  return tf.dropout(x, rate);
+  return tf.dropout(x, rate, undefined, getGlobalRandom()?.tfjsSeed());
 }
 
 /**
@@ -38,7 +38,8 @@ export function dropPath(x: tf.Tensor, rate: number, training: boolean): tf.Tens
   return tf.tidy(() => {
     const keep = 1 - rate;
     const maskShape = [x.shape[0], ...new Array<number>(x.rank - 1).fill(1)];
-    const mask = tf.floor(tf.add(tf.randomUniform(maskShape), keep));
+    const seed = getGlobalRandom()?.tfjsSeed();
+    const mask = tf.floor(tf.add(tf.randomUniform(maskShape, 0, 1, 'float32', seed), keep));
     return tf.mul(x, tf.div(mask, keep));
   });
 }

@@ -1,27 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
-import { assertInputShape, ConfigError, requirePositiveInt } from '../errors';
+import { assertInputShape, InputShapeError, requirePositiveInt } from '../errors';
+import { patchGrid, type Size2D, toPair } from '../geometry';
+import { linear } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
-import { readWeight } from './composite';
 import { timmNormal, zeros } from './init';
+import { readWeight } from './layer_utils';
 import { registerLayer, withDefaultName } from './register';
 
-/** A size given as one number (square) or as `[height, width]`. */
-export type Size2D = number | [number, number];
-
-/** Normalizes a {@link Size2D} to `[height, width]`, validating both entries. */
-export function toPair(owner: string, name: string, size: Size2D): [number, number] {
-  const pair: [number, number] = Array.isArray(size) ? [size[0], size[1]] : [size, size];
-  if (Array.isArray(size) && size.length !== 2) {
-    throw new ConfigError(
-      `${owner}: ${name} must be a number or [height, width], got [${size.join(', ')}]`,
-    );
-  }
-  requirePositiveInt(owner, `${name} (height)`, pair[0]);
-  requirePositiveInt(owner, `${name} (width)`, pair[1]);
-  return pair;
-}
+export type { Size2D } from '../geometry';
 
 /** Configuration of {@link PatchEmbed}. */
 export interface PatchEmbedArgs extends LayerArgs {
@@ -35,6 +23,11 @@ export interface PatchEmbedArgs extends LayerArgs {
   embedDim?: number;
   /** Whether the projection has a bias (timm: true). Default true. */
   bias?: boolean;
+  /**
+   * Accept any image size the patch size divides, not only `imgSize` (timm's
+   * `dynamic_img_size`: `strict_img_size=False`). Default false.
+   */
+  dynamicImgSize?: boolean;
 }
 
 /**
@@ -55,6 +48,8 @@ export class PatchEmbed extends layers.Layer {
   readonly inChans: number;
   readonly embedDim: number;
   readonly useBias: boolean;
+  /** Whether inputs of other sizes (divisible by the patch size) are accepted. */
+  readonly dynamicImgSize: boolean;
   /** Patch grid `[gh, gw]`. */
   readonly gridSize: [number, number];
   /** Number of patches `gh * gw`. */
@@ -69,25 +64,46 @@ export class PatchEmbed extends layers.Layer {
     this.inChans = requirePositiveInt('PatchEmbed', 'inChans', args.inChans ?? 3);
     this.embedDim = requirePositiveInt('PatchEmbed', 'embedDim', args.embedDim ?? 768);
     this.useBias = args.bias ?? true;
-    const [h, w] = this.imgSize;
-    const [ph, pw] = this.patchSize;
-    if (h % ph !== 0 || w % pw !== 0) {
-      throw new ConfigError(
-        `PatchEmbed: imgSize [${h}, ${w}] must be divisible by patchSize [${ph}, ${pw}]; ` +
-          `got remainders [${h % ph}, ${w % pw}]`,
-      );
-    }
-    this.gridSize = [h / ph, w / pw];
-    this.numPatches = this.gridSize[0] * this.gridSize[1];
+    this.dynamicImgSize = args.dynamicImgSize ?? false;
+    const grid = patchGrid('PatchEmbed', this.imgSize, this.patchSize);
+    this.gridSize = grid.gridSize;
+    this.numPatches = grid.numPatches;
   }
 
   private checkShape(shape: ReadonlyArray<number | null>): void {
+    if (this.dynamicImgSize) {
+      assertInputShape(
+        'PatchEmbed',
+        shape,
+        [null, null, null, this.inChans],
+        'NHWC images [batch, height, width, inChans]',
+      );
+      this.gridFor(shape[1] ?? null, shape[2] ?? null);
+      return;
+    }
     assertInputShape(
       'PatchEmbed',
       shape,
       [null, this.imgSize[0], this.imgSize[1], this.inChans],
       'NHWC images [batch, height, width, inChans]',
     );
+  }
+
+  /**
+   * Patch grid `[rows, cols]` of an image of `height x width` (null = unknown, grid entry null).
+   * Throws an {@link InputShapeError} when the patch size does not divide a known side.
+   */
+  gridFor(
+    height: number | null | undefined,
+    width: number | null | undefined,
+  ): [number | null, number | null] {
+    const [ph, pw] = this.patchSize;
+    if ((height != null && height % ph !== 0) || (width != null && width % pw !== 0)) {
+      throw new InputShapeError(
+        `PatchEmbed: image size [${height}, ${width}] must be divisible by patchSize [${ph}, ${pw}]`,
+      );
+    }
+    return [height == null ? null : height / ph, width == null ? null : width / pw];
   }
 
   override build(inputShape: Shape | Shape[]): void {
@@ -108,7 +124,7 @@ export class PatchEmbed extends layers.Layer {
     this.checkShape(x.shape);
     return tf.tidy(() => {
       const b = x.shape[0];
-      const [gh, gw] = this.gridSize;
+      const [gh, gw] = this.gridFor(x.shape[1], x.shape[2]) as [number, number];
       const [ph, pw] = this.patchSize;
       const c = this.inChans;
       // [B, H, W, C] -> [B*gh, ph, gw, pw*C] -> [B*gh, gw, ph, pw*C] -> [B*N, ph*pw*C]; the row
@@ -119,7 +135,7 @@ export class PatchEmbed extends layers.Layer {
         ph * pw * c,
         this.embedDim,
       ]);
-      const y = tf.fused.matMul({ a: patches, b: k as tf.Tensor2D, bias: this.bias?.read() });
+      const y = linear(patches, k, this.bias?.read());
       return tf.reshape(y, [b, gh * gw, this.embedDim]);
     });
   }
@@ -127,7 +143,8 @@ export class PatchEmbed extends layers.Layer {
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
     const shape = inputShape as Shape;
     this.checkShape(shape);
-    return [shape[0], this.numPatches, this.embedDim];
+    const [gh, gw] = this.gridFor(shape[1] ?? null, shape[2] ?? null);
+    return [shape[0], gh != null && gw != null ? gh * gw : null, this.embedDim];
   }
 
   override getConfig(): import('@tensorflow/tfjs-core').serialization.ConfigDict {
@@ -138,6 +155,7 @@ export class PatchEmbed extends layers.Layer {
       inChans: this.inChans,
       embedDim: this.embedDim,
       bias: this.useBias,
+      dynamicImgSize: this.dynamicImgSize,
     };
   }
 }

@@ -1,7 +1,15 @@
 import { serialization } from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors';
 
-/** Package prefix of every vit-ts class name in saved model JSON. */
+/** Package prefix of every vit-ts class name in saved model JSON (`VitTs>PatchEmbed`). */
 export const CLASS_PREFIX = 'VitTs';
+
+/** A class name without the vit-ts package prefix: `VitTs>PatchEmbed` -> `PatchEmbed`. */
+export function shortClassName(className: string): string {
+  return className.startsWith(`${CLASS_PREFIX}>`)
+    ? className.slice(CLASS_PREFIX.length + 1)
+    : className;
+}
 
 /**
  * Registers a vit-ts layer for (de)serialization. Class names carry the `VitTs>` prefix because
@@ -15,7 +23,7 @@ export function registerLayer<
   const className = (cls as unknown as { className: string }).className;
   const [pkg, name] = className.split('>');
   if (pkg !== CLASS_PREFIX || name == null) {
-    throw new Error(
+    throw new ConfigError(
       `registerLayer: className must look like '${CLASS_PREFIX}>Name', got '${className}'`,
     );
   }

@@ -1,4 +1,6 @@
 import type { LayersModel, layers } from '@tensorflow/tfjs-layers';
+import { CompositeLayer } from './composite';
+import { shortClassName } from './register';
 
 /** One row of {@link summarize}: a layer at some depth of the layer tree. */
 export interface SummaryRow {
@@ -30,8 +32,7 @@ function outputShapeOf(layer: layers.Layer): Array<number | null> | null {
 }
 
 function childrenOf(layer: layers.Layer): layers.Layer[] {
-  const c = (layer as unknown as { childLayers?: layers.Layer[] }).childLayers;
-  return Array.isArray(c) ? c : [];
+  return layer instanceof CompositeLayer ? [...layer.subLayers] : [];
 }
 
 /**
@@ -66,7 +67,7 @@ export function formatSummary(rows: SummaryRow[]): string {
   const lines = rows.map((r) => {
     const name = `${'  '.repeat(r.depth)}${r.name}`;
     const shape = r.outputShape ? `[${r.outputShape.map((d) => d ?? 'B').join(', ')}]` : '';
-    return `${name.padEnd(34)} ${r.className.replace('VitTs>', '').padEnd(22)} ${shape.padEnd(18)} ${fmt(r.params).padStart(13)}`;
+    return `${name.padEnd(34)} ${shortClassName(r.className).padEnd(22)} ${shape.padEnd(18)} ${fmt(r.params).padStart(13)}`;
   });
   const header = `${'layer'.padEnd(34)} ${'type'.padEnd(22)} ${'output'.padEnd(18)} ${'params'.padStart(13)}`;
   const top = rows.filter((r) => r.depth === 0);

@@ -4,7 +4,7 @@ import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import { initializers } from '@tensorflow/tfjs-layers';
 import {
   assertInputShape,
-  ConfigError,
+  requireDivisible,
   requirePositive,
   requirePositiveInt,
   requireRate,
@@ -31,12 +31,14 @@ export interface TransformerBlockArgs extends LayerArgs {
   projDrop?: number;
   /** Dropout on attention probabilities. Default 0. */
   attnDrop?: number;
-  /** Stochastic depth rate of this block's residual branches. Default 0. */
-  dropPath?: number;
+  /** Stochastic depth: probability of dropping this block's residual branches per sample. Default 0. */
+  dropPathRate?: number;
   /** LayerScale init value (per-channel learned gamma on each branch); null = off. Default null. */
   initValues?: number | null;
   /** LayerNorm epsilon (timm 1e-6, HF 1e-12). Default 1e-6. */
   normEps?: number;
+  /** LayerNorm over the head dimension of q and k (timm `qk_norm`). Default false. */
+  qkNorm?: boolean;
 }
 
 /**
@@ -57,6 +59,7 @@ export class TransformerBlock extends CompositeLayer {
   readonly dropPathRate: number;
   readonly initValues: number | null;
   readonly normEps: number;
+  readonly qkNorm: boolean;
   /** Child layers, created by `build`. */
   norm1!: LayerNorm;
   attn!: MultiHeadAttention;
@@ -74,18 +77,16 @@ export class TransformerBlock extends CompositeLayer {
     this.qkvBias = args.qkvBias ?? true;
     this.projDrop = requireRate(owner, 'projDrop', args.projDrop ?? 0);
     this.attnDrop = requireRate(owner, 'attnDrop', args.attnDrop ?? 0);
-    this.dropPathRate = requireRate(owner, 'dropPath', args.dropPath ?? 0);
+    this.dropPathRate = requireRate(owner, 'dropPathRate', args.dropPathRate ?? 0);
     this.initValues =
       args.initValues == null ? null : requirePositive(owner, 'initValues', args.initValues);
     this.normEps = requirePositive(owner, 'normEps', args.normEps ?? 1e-6);
-    if (this.dim % this.numHeads !== 0) {
-      throw new ConfigError(
-        `${owner}: dim (${this.dim}) must be divisible by numHeads (${this.numHeads}); got remainder ${this.dim % this.numHeads}`,
-      );
-    }
+    this.qkNorm = args.qkNorm ?? false;
+    requireDivisible(owner, 'dim', this.dim, 'numHeads', this.numHeads);
   }
 
-  private attnArgs() {
+  /** Creates the attention child from this block's settings. */
+  private createAttention(): MultiHeadAttention {
     return new MultiHeadAttention({
       name: 'attn',
       dim: this.dim,
@@ -93,6 +94,8 @@ export class TransformerBlock extends CompositeLayer {
       qkvBias: this.qkvBias,
       attnDrop: this.attnDrop,
       projDrop: this.projDrop,
+      qkNorm: this.qkNorm,
+      normEps: this.normEps,
     });
   }
 
@@ -120,7 +123,7 @@ export class TransformerBlock extends CompositeLayer {
     }
     this.norm1 = new LayerNorm({ name: 'norm1', epsilon: this.normEps });
     this.buildChild(this.norm1, shape);
-    this.attn = this.attnArgs();
+    this.attn = this.createAttention();
     this.buildChild(this.attn, shape);
     this.norm2 = new LayerNorm({ name: 'norm2', epsilon: this.normEps });
     this.buildChild(this.norm2, shape);
@@ -186,9 +189,10 @@ export class TransformerBlock extends CompositeLayer {
       qkvBias: this.qkvBias,
       projDrop: this.projDrop,
       attnDrop: this.attnDrop,
-      dropPath: this.dropPathRate,
+      dropPathRate: this.dropPathRate,
       initValues: this.initValues,
       normEps: this.normEps,
+      qkNorm: this.qkNorm,
     };
   }
 }

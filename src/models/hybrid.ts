@@ -6,14 +6,15 @@
 import type { serialization } from '@tensorflow/tfjs-core';
 import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { input, layers, model } from '@tensorflow/tfjs-layers';
+import { type ConfigSchema, checkKnownKeys, LAYER_ARG_KEYS, validateField } from '../config/schema';
 import { ConfigError } from '../errors';
+import { numPrefixTokens, type TokenGeometry, toPair } from '../geometry';
 import {
   backboneOutputShape,
   deserializeLayer,
   HybridEmbed,
   serializeLayer,
 } from '../layers/hybrid_embed';
-import { toPair } from '../layers/patch_embed';
 import { registerLayer, withDefaultName } from '../layers/register';
 import type { LayerArgs } from '../tfjs_types';
 import { IMAGENET_NORMALIZATION, type Normalization } from './presets';
@@ -21,6 +22,7 @@ import { ResNet18, type ResNetStem, resNetFeatureSize } from './resnet';
 import {
   type ResolvedViTConfig,
   resolveViTConfig,
+  VIT_CONFIG_FIELDS,
   VisionTransformer,
   type ViTConfig,
 } from './vision_transformer';
@@ -69,37 +71,38 @@ export interface ResolvedHybridViTConfig {
   gridSize: [number, number];
 }
 
-/** Fields a hybrid config adds to {@link ViTConfig}. */
-export const HYBRID_CONFIG_FIELDS = ['backbone', 'backboneStages', 'stem'] as const;
+/**
+ * Schema of the fields a hybrid config adds to {@link ViTConfig} (validation; `backbone` also
+ * accepts a layer). `backboneStages` and `stem` apply to `backbone: 'resnet18'` only.
+ */
+export const HYBRID_CONFIG_SCHEMA = {
+  backbone: {
+    kind: 'custom',
+    default: 'resnet18',
+    doc: "'resnet18' or a tf.layers layer / tf.LayersModel giving one NHWC feature map",
+    validate: (owner: string, name: string, value: unknown) => {
+      if (value === 'resnet18' || value instanceof layers.Layer) return value;
+      throw new ConfigError(
+        `${owner}: ${name} must be 'resnet18' or a tf.layers layer / tf.LayersModel, got ${typeof value === 'string' ? `'${value}'` : String(value)}`,
+      );
+    },
+  },
+  backboneStages: {
+    kind: 'int',
+    min: 1,
+    max: 4,
+    default: 3,
+    doc: 'ResNet18 trunk depth: conv1 .. layerN',
+  },
+  stem: { kind: 'enum', values: ['imagenet', 'cifar'], default: 'imagenet', doc: 'ResNet18 stem' },
+} as const satisfies ConfigSchema;
 
-/** Constructor arguments every tfjs layer accepts (and that `getConfig` of a layer writes). */
-const LAYER_ARG_FIELDS = [
-  'name',
-  'trainable',
-  'dtype',
-  'inputShape',
-  'batchInputShape',
-  'batchSize',
-  'weights',
-  'inputDType',
-] as const;
+/** Fields a hybrid config adds to {@link ViTConfig}. */
+export const HYBRID_CONFIG_FIELDS = Object.keys(HYBRID_CONFIG_SCHEMA) as Array<
+  keyof typeof HYBRID_CONFIG_SCHEMA
+>;
 
 const RESNET_CHANNELS = [64, 64, 128, 256, 512];
-
-/** Throws a {@link ConfigError} naming every field of `config` that is not in `known`. */
-function rejectUnknownFields(owner: string, config: object, known: readonly string[]): void {
-  const unknown = Object.keys(config).filter((k) => !known.includes(k));
-  if (unknown.length > 0) {
-    throw new ConfigError(
-      `${owner}: unknown config field${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')}; known fields: ${known.join(', ')}`,
-    );
-  }
-}
-
-/** Field names of a ViT config (those `resolveViTConfig` fills). */
-function vitFieldNames(): string[] {
-  return Object.keys(resolveViTConfig({ patchSize: 1 }));
-}
 
 /** Splits a hybrid config into the ViT part (patchSize defaulting to 1) and the backbone part. */
 function splitHybrid(
@@ -110,10 +113,7 @@ function splitHybrid(
   vit: ViTConfig & Record<string, unknown>;
   hybrid: Pick<HybridViTConfig, 'backbone' | 'backboneStages' | 'stem'>;
 } {
-  if (config == null || typeof config !== 'object') {
-    throw new ConfigError(`${owner}: config must be an object, got ${String(config)}`);
-  }
-  rejectUnknownFields(owner, config, [...vitFieldNames(), ...HYBRID_CONFIG_FIELDS, ...extraKnown]);
+  checkKnownKeys(owner, config, [...VIT_CONFIG_FIELDS, ...HYBRID_CONFIG_FIELDS, ...extraKnown]);
   const { backbone, backboneStages, stem, ...vit } = config;
   return {
     vit: { ...vit, patchSize: vit.patchSize ?? 1 },
@@ -138,26 +138,23 @@ export function resolveHybridViTConfig(config: HybridViTConfig = {}): ResolvedHy
     ...resolveViTConfig({ ...vitPart, patchSize: 1 }),
     patchSize: toPair(o, 'patchSize', vitPart.patchSize ?? 1),
   };
-  const backbone = hybrid.backbone ?? 'resnet18';
+  if (vit.dynamicImgSize) {
+    throw new ConfigError(
+      `${o}: dynamicImgSize is not supported by hybrid models (the backbone's feature map is sized for imgSize), got dynamicImgSize: true`,
+    );
+  }
+  const field = <K extends keyof typeof HYBRID_CONFIG_SCHEMA>(k: K) =>
+    validateField(o, k, HYBRID_CONFIG_SCHEMA[k], hybrid[k]);
+  const backbone = field('backbone') as HybridBackboneName | layers.Layer;
   let featureShape: [number, number, number];
   let backboneStages: number | null = null;
   let stem: ResNetStem | null = null;
   if (backbone === 'resnet18') {
-    const stages = hybrid.backboneStages ?? 3;
-    if (!Number.isInteger(stages) || stages < 1 || stages > 4) {
-      throw new ConfigError(
-        `${o}: backboneStages must be an integer in [1, 4] (ResNet18 conv1 .. layerN), got ${String(hybrid.backboneStages)}`,
-      );
-    }
-    const s = hybrid.stem ?? 'imagenet';
-    if (s !== 'imagenet' && s !== 'cifar') {
-      throw new ConfigError(`${o}: stem must be 'imagenet' or 'cifar', got '${String(s)}'`);
-    }
-    backboneStages = stages;
-    stem = s;
-    const [h, w] = resNetFeatureSize(vit.imgSize, s, stages) as [number, number];
-    featureShape = [h, w, RESNET_CHANNELS[stages] as number];
-  } else if (backbone instanceof layers.Layer) {
+    backboneStages = field('backboneStages') as number;
+    stem = field('stem') as ResNetStem;
+    const [h, w] = resNetFeatureSize(vit.imgSize, stem, backboneStages) as [number, number];
+    featureShape = [h, w, RESNET_CHANNELS[backboneStages] as number];
+  } else {
     for (const f of ['backboneStages', 'stem'] as const) {
       if (hybrid[f] != null) {
         throw new ConfigError(
@@ -166,10 +163,6 @@ export function resolveHybridViTConfig(config: HybridViTConfig = {}): ResolvedHy
       }
     }
     featureShape = backboneOutputShape(backbone, vit.imgSize, vit.inChans, o);
-  } else {
-    throw new ConfigError(
-      `${o}: backbone must be 'resnet18' or a tf.layers layer / tf.LayersModel, got ${typeof backbone === 'string' ? `'${backbone}'` : String(backbone)}`,
-    );
   }
   const [h, w] = featureShape;
   const [ph, pw] = vit.patchSize;
@@ -203,10 +196,10 @@ export class HybridVisionTransformer extends VisionTransformer {
     const { vit } = splitHybrid(
       'HybridVisionTransformer',
       named as HybridViTConfig & Record<string, unknown>,
-      LAYER_ARG_FIELDS,
+      LAYER_ARG_KEYS,
     );
     const config: Record<string, unknown> = {};
-    for (const k of [...vitFieldNames(), ...HYBRID_CONFIG_FIELDS]) {
+    for (const k of [...VIT_CONFIG_FIELDS, ...HYBRID_CONFIG_FIELDS]) {
       const v = (named as Record<string, unknown>)[k];
       if (v !== undefined) config[k] = v;
     }
@@ -237,9 +230,16 @@ export class HybridVisionTransformer extends VisionTransformer {
     });
   }
 
-  /** Token grid `[gh, gw]` on the backbone's feature map. */
-  override get gridSize(): [number, number] {
-    return [this.hybrid.gridSize[0], this.hybrid.gridSize[1]];
+  /** Token grid on the backbone's feature map, prefix tokens and sequence length. */
+  override get geometry(): TokenGeometry {
+    const [gh, gw] = this.hybrid.gridSize;
+    const prefix = numPrefixTokens({ ...this.hybrid.vit, distToken: this.hybrid.vit.distilled });
+    return {
+      gridSize: [gh, gw],
+      numPatches: gh * gw,
+      numPrefixTokens: prefix,
+      numTokens: prefix + gh * gw,
+    };
   }
 
   /** The {@link HybridEmbed} (CNN + projection), named `patch_embed`. */

@@ -1,5 +1,6 @@
 import { layers } from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors';
+import { numPrefixTokens, tokenGeometry } from '../geometry';
 import {
   HYBRID_CONFIG_FIELDS,
   type HybridViTConfig,
@@ -18,40 +19,39 @@ function isHybrid(config: ViTConfig | HybridViTConfig): config is HybridViTConfi
   );
 }
 
-/** The token maker's part: `patchEmbed` params / MACs, tokens, input cells per token. */
+/** Where the tokens come from: the resolved ViT config, the token grid and the projection's input width. */
 interface TokenSource {
   c: ResolvedViTConfig;
+  gridSize: [number, number];
   numPatches: number;
-  /** Values per token fed to the projection (p * p * channels). */
+  numPrefixTokens: number;
+  numTokens: number;
+  /** Values per token fed to the projection (p * p * channels of the image or feature map). */
   tokenInputs: number;
+  hybrid: ResolvedHybridViTConfig | null;
 }
 
-function tokenSource(config: ViTConfig | HybridViTConfig): {
-  src: TokenSource;
-  hybrid: ResolvedHybridViTConfig | null;
-} {
+function tokenSource(caller: string, config: ViTConfig | HybridViTConfig): TokenSource {
   if (isHybrid(config)) {
     const h = resolveHybridViTConfig(config);
-    const [ph, pw] = h.vit.patchSize;
+    const c = h.vit;
+    const [ph, pw] = c.patchSize;
+    const numPatches = h.gridSize[0] * h.gridSize[1];
+    const prefix = numPrefixTokens({ ...c, distToken: c.distilled });
     return {
-      src: {
-        c: h.vit,
-        numPatches: h.gridSize[0] * h.gridSize[1],
-        tokenInputs: ph * pw * h.featureShape[2],
-      },
+      c,
+      gridSize: h.gridSize,
+      numPatches,
+      numPrefixTokens: prefix,
+      numTokens: prefix + numPatches,
+      tokenInputs: ph * pw * h.featureShape[2],
       hybrid: h,
     };
   }
   const c = resolveViTConfig(config);
   const [ph, pw] = c.patchSize;
-  return {
-    src: {
-      c,
-      numPatches: (c.imgSize[0] / ph) * (c.imgSize[1] / pw),
-      tokenInputs: ph * pw * c.inChans,
-    },
-    hybrid: null,
-  };
+  const g = tokenGeometry(caller, { ...c, distToken: c.distilled });
+  return { c, ...g, tokenInputs: ph * pw * c.inChans, hybrid: null };
 }
 
 /** ResNet18's convolutions up to `layer{stages}`: [k, stride, pad, cin, cout] in order. */
@@ -114,40 +114,53 @@ function userBackbone(h: ResolvedHybridViTConfig, caller: string): layers.Layer 
 /**
  * Parameter count of a Vision Transformer, or of a hybrid CNN + ViT (a config with a
  * `backbone`), computed from its config alone (no tensors), so that even ViT-H/14 (2.5 GB of
- * weights) can be checked cheaply. Matches timm's / PyTorch's `sum(p.numel())`, which for a
- * ViT is also `countParams()` of the built model. A hybrid's ResNet trunk counts its
- * BatchNorm scale and shift but not its running statistics (buffers in PyTorch, non-trainable
- * weights in tfjs, which `countParams()` includes: 2 per BatchNorm channel). A user backbone
- * (a layer) must be built; its trainable weights are counted.
+ * weights) can be checked cheaply. Matches `countParams()` of the built model and timm's
+ * `sum(p.numel())`. Covers the options: position embedding kinds (`'learned2d'` stores
+ * `gh + gw` rows, `'sincos'` its fixed table, `'none'` nothing), DeiT's distillation token and
+ * head, qk-norm (4 x head dim per block). A hybrid's ResNet trunk counts its BatchNorm scale and
+ * shift but not its running statistics (buffers in PyTorch; non-trainable weights in tfjs, which
+ * `countParams()` adds: 2 per BatchNorm channel). A user backbone (a layer) must be built; its
+ * trainable weights are counted.
  */
 export function countViTParams(config: ViTConfig | HybridViTConfig): number {
-  const { src, hybrid } = tokenSource(config);
-  const { c, numPatches } = src;
+  const src = tokenSource('countViTParams', config);
+  const { c, gridSize, numTokens } = src;
   const d = c.embedDim;
-  const prefix = (c.classToken ? 1 : 0) + c.numRegTokens;
   const hidden = Math.floor(d * c.mlpRatio);
   const patchEmbed = src.tokenInputs * d + d;
-  const tokens = (c.classToken ? d : 0) + c.numRegTokens * d + (prefix + numPatches) * d;
-  const attn = d * 3 * d + (c.qkvBias ? 3 * d : 0) + d * d + d;
+  const tokens = src.numPrefixTokens * d;
+  // The sin-cos table is a stored, non-trainable weight (MAE's requires_grad=False parameter).
+  const position = {
+    learned: numTokens * d,
+    sincos: numTokens * d,
+    learned2d: (gridSize[0] + gridSize[1]) * d,
+    none: 0,
+  }[c.posEmbed];
+  const attn =
+    d * 3 * d + (c.qkvBias ? 3 * d : 0) + d * d + d + (c.qkNorm ? 4 * (d / c.numHeads) : 0);
   const mlp = d * hidden + hidden + hidden * d + d;
   const block = 4 * d + attn + mlp + (c.initValues != null ? 2 * d : 0);
-  const head = c.numClasses > 0 ? d * c.numClasses + c.numClasses : 0;
-  let backbone = 0;
-  if (hybrid?.stem != null && hybrid.backboneStages != null) {
-    backbone = resNetTrunkParams(hybrid.backboneStages, hybrid.stem, c.inChans);
-  } else if (hybrid) {
-    const b = userBackbone(hybrid, 'countViTParams');
-    if (!b.built) {
-      throw new ConfigError(
-        `countViTParams: the backbone layer '${b.name}' is not built, so its weights are unknown; build it (or the hybrid model) first`,
-      );
-    }
-    backbone = b.trainableWeights.reduce(
-      (n, w) => n + (w.shape as number[]).reduce((a, s) => a * s, 1),
-      0,
+  const heads = c.distilled ? 2 : 1;
+  const head = c.numClasses > 0 ? heads * (d * c.numClasses + c.numClasses) : 0;
+  return backboneParams(src) + patchEmbed + tokens + position + c.depth * block + 2 * d + head;
+}
+
+function backboneParams(src: TokenSource): number {
+  const h = src.hybrid;
+  if (h == null) return 0;
+  if (h.stem != null && h.backboneStages != null) {
+    return resNetTrunkParams(h.backboneStages, h.stem, src.c.inChans);
+  }
+  const b = userBackbone(h, 'countViTParams');
+  if (!b.built) {
+    throw new ConfigError(
+      `countViTParams: the backbone layer '${b.name}' is not built, so its weights are unknown; build it (or the hybrid model) first`,
     );
   }
-  return backbone + patchEmbed + tokens + c.depth * block + 2 * d + head;
+  return b.trainableWeights.reduce(
+    (n, w) => n + (w.shape as number[]).reduce((a, s) => a * s, 1),
+    0,
+  );
 }
 
 /** Options of {@link countViTMacs}. */
@@ -163,24 +176,27 @@ export interface CountViTMacsOptions {
  * Multiply-accumulates of one forward pass for one image, counting the matrix products
  * (patch projection, qkv, q.k^T, attention.v, output projection, MLP, head) as timm/fvcore do,
  * and for a hybrid the convolutions of its ResNet18 trunk (or `options.backboneMacs`).
- * One MAC is two floating-point operations. ViT-B/16 at 224 px: 17.56 G.
+ * One MAC is two floating-point operations. ViT-B/16 at 224 px: 17.56 G. DeiT's distillation
+ * token lengthens the sequence by one and adds the second head; normalizations, additions and
+ * softmax are not counted. Counted at `imgSize` (also with `dynamicImgSize`).
  */
 export function countViTMacs(
   config: ViTConfig | HybridViTConfig,
   options: CountViTMacsOptions = {},
 ): number {
-  const { src, hybrid } = tokenSource(config);
-  const { c, numPatches } = src;
+  const src = tokenSource('countViTMacs', config);
+  const { c, numPatches, numTokens: n } = src;
   const d = c.embedDim;
-  const n = numPatches + (c.classToken ? 1 : 0) + c.numRegTokens;
   const hidden = Math.floor(d * c.mlpRatio);
   const patchEmbed = numPatches * src.tokenInputs * d;
   const block = n * d * 3 * d + 2 * n * n * d + n * d * d + 2 * n * d * hidden;
+  const heads = c.distilled ? 2 : 1;
   let backbone = 0;
-  if (hybrid?.stem != null && hybrid.backboneStages != null) {
-    backbone = resNetTrunkMacs(c.imgSize, hybrid.backboneStages, hybrid.stem, c.inChans);
-  } else if (hybrid) {
-    const b = userBackbone(hybrid, 'countViTMacs');
+  const h = src.hybrid;
+  if (h?.stem != null && h.backboneStages != null) {
+    backbone = resNetTrunkMacs(c.imgSize, h.backboneStages, h.stem, c.inChans);
+  } else if (h) {
+    const b = userBackbone(h, 'countViTMacs');
     const given = options.backboneMacs;
     if (typeof given !== 'number' || !Number.isFinite(given) || given < 0) {
       throw new ConfigError(
@@ -189,5 +205,7 @@ export function countViTMacs(
     }
     backbone = given;
   }
-  return backbone + patchEmbed + c.depth * block + (c.numClasses > 0 ? d * c.numClasses : 0);
+  return (
+    backbone + patchEmbed + c.depth * block + (c.numClasses > 0 ? heads * d * c.numClasses : 0)
+  );
 }

@@ -1,3 +1,4 @@
+import { ownEntry } from '../config/schema';
 import { ConfigError } from '../errors';
 import type { ViTConfig } from './vision_transformer';
 
@@ -28,21 +29,27 @@ export interface ViTPreset {
       ViTConfig,
       'imgSize' | 'patchSize' | 'embedDim' | 'depth' | 'numHeads' | 'mlpRatio' | 'numClasses'
     >
-  >;
+  > &
+    Pick<ViTConfig, 'distilled'>;
   /** Parameter count of timm's model with 1000 classes (checked by the test suite). */
   params: number;
   /** Normalization of timm's default pretrained weights for this name. */
   normalization: Normalization;
 }
 
-function preset(
-  name: string,
-  patchSize: number,
-  embedDim: number,
-  depth: number,
-  numHeads: number,
-  params: number,
-): ViTPreset {
+/** The fields that tell one plain ViT preset from another. */
+interface PresetSpec {
+  name: string;
+  patchSize: number;
+  embedDim: number;
+  depth: number;
+  numHeads: number;
+  /** timm's parameter count at 224 px with 1000 classes. */
+  params: number;
+}
+
+/** A 224 px, 1000-class, MLP-ratio-4 ViT preset with the original (Inception) normalization. */
+function preset({ name, patchSize, embedDim, depth, numHeads, params }: PresetSpec): ViTPreset {
   return {
     name,
     config: { imgSize: 224, patchSize, embedDim, depth, numHeads, mlpRatio: 4, numClasses: 1000 },
@@ -51,19 +58,109 @@ function preset(
   };
 }
 
+/** DeiT presets (Touvron et al. 2021): ViT shapes, ImageNet normalization, optional distillation. */
+function deit(
+  name: string,
+  embedDim: number,
+  numHeads: number,
+  distilled: boolean,
+  params: number,
+): ViTPreset {
+  const base = preset({ name, patchSize: 16, embedDim, depth: 12, numHeads, params });
+  return {
+    ...base,
+    config: distilled ? { ...base.config, distilled: true } : base.config,
+    normalization: IMAGENET_NORMALIZATION,
+  };
+}
+
 /**
  * Vision Transformer presets keyed by timm name. Data only: `createViT` turns one into a model.
  * Parameter counts are timm's (224 px, 1000 classes).
  */
 export const VIT_PRESETS = {
-  vit_tiny_patch16_224: preset('vit_tiny_patch16_224', 16, 192, 12, 3, 5_717_416),
-  vit_small_patch16_224: preset('vit_small_patch16_224', 16, 384, 12, 6, 22_050_664),
-  vit_base_patch16_224: preset('vit_base_patch16_224', 16, 768, 12, 12, 86_567_656),
-  vit_large_patch16_224: preset('vit_large_patch16_224', 16, 1024, 24, 16, 304_326_632),
-  vit_huge_patch14_224: preset('vit_huge_patch14_224', 14, 1280, 32, 16, 632_045_800),
-  vit_small_patch32_224: preset('vit_small_patch32_224', 32, 384, 12, 6, 22_878_952),
-  vit_base_patch32_224: preset('vit_base_patch32_224', 32, 768, 12, 12, 88_224_232),
-  vit_base_patch8_224: preset('vit_base_patch8_224', 8, 768, 12, 12, 86_576_872),
+  vit_tiny_patch16_224: preset({
+    name: 'vit_tiny_patch16_224',
+    patchSize: 16,
+    embedDim: 192,
+    depth: 12,
+    numHeads: 3,
+    params: 5_717_416,
+  }),
+  vit_small_patch16_224: preset({
+    name: 'vit_small_patch16_224',
+    patchSize: 16,
+    embedDim: 384,
+    depth: 12,
+    numHeads: 6,
+    params: 22_050_664,
+  }),
+  vit_base_patch16_224: preset({
+    name: 'vit_base_patch16_224',
+    patchSize: 16,
+    embedDim: 768,
+    depth: 12,
+    numHeads: 12,
+    params: 86_567_656,
+  }),
+  vit_large_patch16_224: preset({
+    name: 'vit_large_patch16_224',
+    patchSize: 16,
+    embedDim: 1024,
+    depth: 24,
+    numHeads: 16,
+    params: 304_326_632,
+  }),
+  vit_huge_patch14_224: preset({
+    name: 'vit_huge_patch14_224',
+    patchSize: 14,
+    embedDim: 1280,
+    depth: 32,
+    numHeads: 16,
+    params: 632_045_800,
+  }),
+  vit_small_patch32_224: preset({
+    name: 'vit_small_patch32_224',
+    patchSize: 32,
+    embedDim: 384,
+    depth: 12,
+    numHeads: 6,
+    params: 22_878_952,
+  }),
+  vit_base_patch32_224: preset({
+    name: 'vit_base_patch32_224',
+    patchSize: 32,
+    embedDim: 768,
+    depth: 12,
+    numHeads: 12,
+    params: 88_224_232,
+  }),
+  vit_base_patch8_224: preset({
+    name: 'vit_base_patch8_224',
+    patchSize: 8,
+    embedDim: 768,
+    depth: 12,
+    numHeads: 12,
+    params: 86_576_872,
+  }),
+  deit_tiny_patch16_224: deit('deit_tiny_patch16_224', 192, 3, false, 5_717_416),
+  deit_small_patch16_224: deit('deit_small_patch16_224', 384, 6, false, 22_050_664),
+  deit_base_patch16_224: deit('deit_base_patch16_224', 768, 12, false, 86_567_656),
+  deit_tiny_distilled_patch16_224: deit('deit_tiny_distilled_patch16_224', 192, 3, true, 5_910_800),
+  deit_small_distilled_patch16_224: deit(
+    'deit_small_distilled_patch16_224',
+    384,
+    6,
+    true,
+    22_436_432,
+  ),
+  deit_base_distilled_patch16_224: deit(
+    'deit_base_distilled_patch16_224',
+    768,
+    12,
+    true,
+    87_338_192,
+  ),
 } as const satisfies Record<string, ViTPreset>;
 
 /** A timm name present in {@link VIT_PRESETS}. */
@@ -71,7 +168,8 @@ export type ViTPresetName = keyof typeof VIT_PRESETS;
 
 /** Looks up a preset, throwing a {@link ConfigError} that lists the known names. */
 export function getViTPreset(name: string): ViTPreset {
-  const p = (VIT_PRESETS as Record<string, ViTPreset>)[name];
+  // Own properties only: 'toString' or '__proto__' are not presets.
+  const p = ownEntry(VIT_PRESETS as Record<string, ViTPreset>, name);
   if (p == null) {
     throw new ConfigError(
       `unknown ViT preset '${name}'; known presets: ${Object.keys(VIT_PRESETS).join(', ')}`,

@@ -1,29 +1,29 @@
 import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
-import { initializers, layers } from '@tensorflow/tfjs-layers';
+import { layers } from '@tensorflow/tfjs-layers';
 import { ensureGradientKernels } from '../backends/conv_grad';
 import {
   assertInputShape,
   ConfigError,
+  NotBuiltError,
   requireNonNegativeInt,
   requirePositiveInt,
 } from '../errors';
 import { addBatchNormWeights, type BatchNormWeights, batchNorm } from '../layers/batch_norm';
 import { CompositeLayer } from '../layers/composite';
+import { kaimingNormalFanOut } from '../layers/init';
 import { Linear } from '../layers/linear';
 import { registerLayer, withDefaultName } from '../layers/register';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 
-/** Kaiming-normal fan-out init of torchvision's ResNet convolutions. */
+/** Kaiming-normal fan-out init of torchvision's ResNet convolutions (seeded by the library RNG). */
 function kaimingFanOut() {
-  return initializers.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'normal' });
+  return kaimingNormalFanOut();
 }
 
 /** `[[0,0],[p,p],[p,p],[0,0]]`-style symmetric padding as PyTorch's `padding=p`. */
 function conv(x: tf.Tensor, kernel: LayerVariable, stride: number, pad: number): tf.Tensor4D {
-  // Supplies Conv2DBackpropFilter where the backend lacks it (wasm), so the model trains there.
-  ensureGradientKernels();
   return tf.conv2d(x as tf.Tensor4D, kernel.read() as tf.Tensor4D, stride, pad);
 }
 
@@ -70,6 +70,9 @@ export class BasicBlock extends layers.Layer {
   }
 
   override build(inputShape: Shape | Shape[]): void {
+    // Once per build, not per forward: supplies Conv2DBackpropFilter where a backend lacks it
+    // (wasm), so the convolutions below can train there.
+    ensureGradientKernels();
     assertInputShape(
       'BasicBlock',
       inputShape as Shape,
@@ -105,7 +108,7 @@ export class BasicBlock extends layers.Layer {
     const training = kwargs?.['training'] === true;
     return tf.tidy(() => {
       if (!this.conv1 || !this.bn1 || !this.conv2 || !this.bn2)
-        throw new Error('BasicBlock: call before build');
+        throw new NotBuiltError('BasicBlock: call before build');
       let y = tf.relu(batchNorm(conv(x, this.conv1, this.stride, 1), this.bn1, training));
       y = batchNorm(conv(y, this.conv2, 1, 1), this.bn2, training);
       const shortcut =
@@ -261,6 +264,9 @@ export class ResNet18 extends CompositeLayer {
   }
 
   override build(inputShape: Shape | Shape[]): void {
+    // Once per build, not per forward: supplies Conv2DBackpropFilter where a backend lacks it
+    // (wasm), so the convolutions below can train there.
+    ensureGradientKernels();
     const shape = inputShape as Array<number | null>;
     this.checkShape(shape);
     const k = this.stem === 'imagenet' ? 7 : 3;
@@ -313,7 +319,7 @@ export class ResNet18 extends CompositeLayer {
     wanted: ReadonlySet<number>,
   ): { maps: tf.Tensor[]; last: tf.Tensor } {
     const training = kwargs?.['training'] === true;
-    if (!this.conv1 || !this.bn1) throw new Error('ResNet18: call before build');
+    if (!this.conv1 || !this.bn1) throw new NotBuiltError('ResNet18: call before build');
     const maps: tf.Tensor[] = [];
     let y: tf.Tensor;
     if (this.stem === 'imagenet') {

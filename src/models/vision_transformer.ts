@@ -2,135 +2,36 @@ import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { input } from '@tensorflow/tfjs-layers';
-import {
-  assertInputShape,
-  ConfigError,
-  requireNonNegativeInt,
-  requirePositive,
-  requirePositiveInt,
-  requireRate,
-} from '../errors';
+import { serializeSchema } from '../config/schema';
+import { assertInputShape, ConfigError, InputShapeError } from '../errors';
+import { type TokenGeometry, tokenGeometry } from '../geometry';
 import { CompositeLayer } from '../layers/composite';
 import type { HybridEmbed } from '../layers/hybrid_embed';
 import { LayerNorm } from '../layers/layer_norm';
 import { Linear } from '../layers/linear';
 import { dropout } from '../layers/ops';
-import { PatchEmbed, type Size2D, toPair } from '../layers/patch_embed';
+import { PatchEmbed } from '../layers/patch_embed';
 import { registerLayer, withDefaultName } from '../layers/register';
 import { TransformerBlock } from '../layers/transformer_block';
 import { ViTEmbedding } from '../layers/vit_embedding';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
+import {
+  type ResolvedViTConfig,
+  resolveViTConfig,
+  VIT_CONFIG_SCHEMA,
+  type ViTConfig,
+} from './vit_config';
 
-/** How the token sequence is pooled into one vector before the head. */
-export type GlobalPool = 'token' | 'avg';
-
-/** Architecture options of a Vision Transformer (timm's `VisionTransformer` arguments). */
-export interface ViTConfig {
-  /** Input image size, square or `[height, width]`. Default 224. */
-  imgSize?: Size2D;
-  /** Patch size, square or `[height, width]`. Default 16. */
-  patchSize?: Size2D;
-  /** Input channels. Default 3. */
-  inChans?: number;
-  /** Classes of the head; 0 = no head (the layer outputs pooled features). Default 1000. */
-  numClasses?: number;
-  /** Pooling: `'token'` (class token, timm default) or `'avg'` (mean of patch tokens, then `fc_norm`). */
-  globalPool?: GlobalPool;
-  /** Token width D. Default 768. */
-  embedDim?: number;
-  /** Number of transformer blocks. Default 12. */
-  depth?: number;
-  /** Attention heads per block. Default 12. */
-  numHeads?: number;
-  /** MLP hidden width as a multiple of D. Default 4. */
-  mlpRatio?: number;
-  /** Bias on the qkv projections. Default true. */
-  qkvBias?: boolean;
-  /** Prepend a class token. Default true (required for `globalPool: 'token'`). */
-  classToken?: boolean;
-  /** Learned register tokens after the class token. Default 0. */
-  numRegTokens?: number;
-  /** Dropout on embeddings (`pos_drop`) and before the head. Default 0. */
-  dropRate?: number;
-  /** Dropout after attention / MLP projections. Default 0. */
-  projDropRate?: number;
-  /** Dropout on attention probabilities. Default 0. */
-  attnDropRate?: number;
-  /** Stochastic depth, rising linearly from 0 to this rate over the blocks. Default 0. */
-  dropPathRate?: number;
-  /** LayerScale init value; null = off. Default null. */
-  initValues?: number | null;
-  /** LayerNorm epsilon everywhere (timm 1e-6, HF 1e-12). Default 1e-6. */
-  normEps?: number;
-}
+export type { GlobalPool, ResolvedViTConfig, ViTConfig } from './vit_config';
+export {
+  resolveViTConfig,
+  VIT_CONFIG_FIELDS,
+  VIT_CONFIG_SCHEMA,
+  VIT_OPTION_DEFAULTS,
+} from './vit_config';
 
 /** Configuration of the {@link VisionTransformer} layer: the architecture plus layer args. */
 export interface VisionTransformerArgs extends ViTConfig, LayerArgs {}
-
-/** Fully resolved {@link ViTConfig}, every field set. */
-export type ResolvedViTConfig = Required<
-  Omit<ViTConfig, 'imgSize' | 'patchSize' | 'initValues'>
-> & {
-  imgSize: [number, number];
-  patchSize: [number, number];
-  initValues: number | null;
-};
-
-/**
- * Fills defaults and validates a ViT config, throwing a {@link ConfigError} that names the bad
- * field. Pure: allocates no tensors.
- */
-export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
-  const o = 'VisionTransformer';
-  if (config == null || typeof config !== 'object') {
-    throw new ConfigError(`${o}: config must be an object, got ${String(config)}`);
-  }
-  const imgSize = toPair(o, 'imgSize', config.imgSize ?? 224);
-  const patchSize = toPair(o, 'patchSize', config.patchSize ?? 16);
-  if (imgSize[0] % patchSize[0] !== 0 || imgSize[1] % patchSize[1] !== 0) {
-    throw new ConfigError(
-      `${o}: imgSize [${imgSize.join(', ')}] must be divisible by patchSize [${patchSize.join(', ')}]`,
-    );
-  }
-  const embedDim = requirePositiveInt(o, 'embedDim', config.embedDim ?? 768);
-  const numHeads = requirePositiveInt(o, 'numHeads', config.numHeads ?? 12);
-  if (embedDim % numHeads !== 0) {
-    throw new ConfigError(
-      `${o}: embedDim (${embedDim}) must be divisible by numHeads (${numHeads}); got remainder ${embedDim % numHeads}`,
-    );
-  }
-  const globalPool = config.globalPool ?? 'token';
-  if (globalPool !== 'token' && globalPool !== 'avg') {
-    throw new ConfigError(`${o}: globalPool must be 'token' or 'avg', got '${String(globalPool)}'`);
-  }
-  const classToken = config.classToken ?? true;
-  if (globalPool === 'token' && !classToken) {
-    throw new ConfigError(
-      `${o}: globalPool 'token' needs classToken: true (got classToken: false); use globalPool 'avg'`,
-    );
-  }
-  return {
-    imgSize,
-    patchSize,
-    inChans: requirePositiveInt(o, 'inChans', config.inChans ?? 3),
-    numClasses: requireNonNegativeInt(o, 'numClasses', config.numClasses ?? 1000),
-    globalPool,
-    embedDim,
-    depth: requirePositiveInt(o, 'depth', config.depth ?? 12),
-    numHeads,
-    mlpRatio: requirePositive(o, 'mlpRatio', config.mlpRatio ?? 4),
-    qkvBias: config.qkvBias ?? true,
-    classToken,
-    numRegTokens: requireNonNegativeInt(o, 'numRegTokens', config.numRegTokens ?? 0),
-    dropRate: requireRate(o, 'dropRate', config.dropRate ?? 0),
-    projDropRate: requireRate(o, 'projDropRate', config.projDropRate ?? 0),
-    attnDropRate: requireRate(o, 'attnDropRate', config.attnDropRate ?? 0),
-    dropPathRate: requireRate(o, 'dropPathRate', config.dropPathRate ?? 0),
-    initValues:
-      config.initValues == null ? null : requirePositive(o, 'initValues', config.initValues),
-    normEps: requirePositive(o, 'normEps', config.normEps ?? 1e-6),
-  };
-}
 
 /** Output of {@link VisionTransformer.forwardWithAttention}. */
 export interface ViTAttentionOutput {
@@ -142,35 +43,55 @@ export interface ViTAttentionOutput {
   blocks: number[];
 }
 
-const LAYER_KEYS = [
-  'imgSize',
-  'patchSize',
-  'inChans',
-  'numClasses',
-  'globalPool',
-  'embedDim',
-  'depth',
-  'numHeads',
-  'mlpRatio',
-  'qkvBias',
-  'classToken',
-  'numRegTokens',
-  'dropRate',
-  'projDropRate',
-  'attnDropRate',
-  'dropPathRate',
-  'initValues',
-  'normEps',
-] as const;
+/** Options of {@link VisionTransformer.forwardIntermediates}. */
+export interface ForwardIntermediatesOptions {
+  /**
+   * Blocks to return: a list of indices (negative counts from the end, -1 = last block) or a
+   * number n = the last n blocks (timm's convention). Default: every block.
+   */
+  indices?: number | number[];
+  /**
+   * `'tokens'`: the whole sequence `[B, P + N, D]` (prefix tokens first); `'nhwc'`: the patch
+   * tokens as a feature map `[B, gh, gw, D]` (prefix tokens dropped), as timm's NCHW output in
+   * tfjs' layout. Default `'nhwc'`.
+   */
+  output?: 'tokens' | 'nhwc';
+  /**
+   * Apply the final norm `norm` to each output. Default false. With average pooling the model's
+   * norm is `fc_norm`, applied after pooling, so the outputs stay as they are (as in timm, whose
+   * `norm` is then an identity).
+   */
+  norm?: boolean;
+}
+
+/** Output of {@link VisionTransformer.forwardIntermediates}. */
+export interface ViTIntermediatesOutput {
+  /** One tensor per block in `blocks`, in block order; the caller disposes them. */
+  intermediates: tf.Tensor[];
+  /** Indices (0-based) of the blocks in `intermediates`, ascending. */
+  blocks: number[];
+  /** Patch grid `[gh, gw]` of the input. */
+  grid: [number, number];
+}
+
+/** Output of {@link VisionTransformer.forwardDistillation}. */
+export interface ViTDistillationOutput {
+  /** Class-token head logits `[B, C]` (timm `head`). */
+  logits: tf.Tensor2D;
+  /** Distillation-token head logits `[B, C]` (timm `head_dist`). */
+  distLogits: tf.Tensor2D;
+}
 
 /**
  * A whole Vision Transformer as one layer, timm's `VisionTransformer`:
  * `[B, H, W, C]` images -> patch embedding -> class token + position embedding -> `depth`
  * pre-norm blocks -> final norm -> pooling -> head `[B, numClasses]`.
  *
- * Children (and weight name prefixes): `patch_embed`, `embed` (`cls_token`, `pos_embed`),
- * `blocks/{i}`, `norm` (or `fc_norm` with average pooling), `head`. Use it directly, inside
- * `tf.sequential` / `tf.model`, or build a ready model with `createViT`.
+ * Children (and weight name prefixes): `patch_embed`, `embed` (`cls_token`, `dist_token`,
+ * `pos_embed`), `blocks/{i}`, `norm` (or `fc_norm` with average pooling), `head`, `head_dist`
+ * (DeiT). Use it directly, inside `tf.sequential` / `tf.model`, or build a ready model with
+ * `createViT`. Options: position embedding kinds, DeiT distillation, qk-norm, dynamic image size
+ * and intermediate features (see docs/vit-options.md).
  */
 export class VisionTransformer extends CompositeLayer {
   /** @nocollapse */
@@ -183,39 +104,56 @@ export class VisionTransformer extends CompositeLayer {
   blocks: TransformerBlock[] = [];
   norm!: LayerNorm;
   head: Linear | null = null;
+  /** DeiT's distillation head (`distilled: true` with classes), else null. */
+  headDist: Linear | null = null;
 
   constructor(args: VisionTransformerArgs = {}) {
     super(withDefaultName(args, 'vision_transformer'));
-    this.config = resolveViTConfig(args);
+    this.config = resolveViTConfig(args, { allowLayerArgs: true });
   }
 
-  /** Patch grid `[gh, gw]`. */
+  /** Grid, prefix tokens and sequence length of this ViT (see {@link tokenGeometry}). */
+  get geometry(): TokenGeometry {
+    return tokenGeometry('VisionTransformer', { ...this.config, distToken: this.config.distilled });
+  }
+
+  /** Patch grid `[gh, gw]` at `imgSize` (the grid the position embedding is stored for). */
   get gridSize(): [number, number] {
-    return [
-      this.config.imgSize[0] / this.config.patchSize[0],
-      this.config.imgSize[1] / this.config.patchSize[1],
-    ];
+    return this.geometry.gridSize;
   }
 
-  /** Prefix tokens (class + registers) before the patch tokens. */
+  /** Prefix tokens (class, distillation, registers) before the patch tokens. */
   get numPrefixTokens(): number {
-    return (this.config.classToken ? 1 : 0) + this.config.numRegTokens;
+    return this.geometry.numPrefixTokens;
+  }
+
+  /** The input shape this layer accepts: `[null, H, W, C]`, H and W null with `dynamicImgSize`. */
+  private inputPattern(): Array<number | null> {
+    const c = this.config;
+    return c.dynamicImgSize
+      ? [null, null, null, c.inChans]
+      : [null, c.imgSize[0], c.imgSize[1], c.inChans];
   }
 
   override build(inputShape: Shape | Shape[]): void {
     const c = this.config;
     const shape = inputShape as Array<number | null>;
     this.patchEmbed = this.createPatchEmbed();
-    let tokens = this.buildChild(this.patchEmbed, shape);
+    this.buildChild(this.patchEmbed, shape);
     this.embed = new ViTEmbedding({
       name: 'embed',
       numPatches: this.patchEmbed.numPatches,
       embedDim: c.embedDim,
       classToken: c.classToken,
+      distToken: c.distilled,
       numRegTokens: c.numRegTokens,
       dropRate: c.dropRate,
+      posEmbed: c.posEmbed,
+      gridSize: this.gridSize,
     });
-    tokens = this.buildChild(this.embed, tokens);
+    // Built for the stored grid; other grids go through embedGrid at call time.
+    this.buildChild(this.embed, [shape[0], this.patchEmbed.numPatches, c.embedDim]);
+    const tokens: Array<number | null> = [shape[0], null, c.embedDim];
     this.blocks = [];
     for (let i = 0; i < c.depth; i++) {
       // Stochastic depth rises linearly over depth, as timm's `dpr`.
@@ -228,9 +166,10 @@ export class VisionTransformer extends CompositeLayer {
         qkvBias: c.qkvBias,
         projDrop: c.projDropRate,
         attnDrop: c.attnDropRate,
-        dropPath: dpr,
+        dropPathRate: dpr,
         initValues: c.initValues,
         normEps: c.normEps,
+        qkNorm: c.qkNorm,
       });
       this.buildChild(block, tokens);
       this.blocks.push(block);
@@ -244,6 +183,14 @@ export class VisionTransformer extends CompositeLayer {
     if (c.numClasses > 0) {
       this.head = new Linear({ name: 'head', inFeatures: c.embedDim, outFeatures: c.numClasses });
       this.buildChild(this.head, [shape[0], c.embedDim]);
+      if (c.distilled) {
+        this.headDist = new Linear({
+          name: 'head_dist',
+          inFeatures: c.embedDim,
+          outFeatures: c.numClasses,
+        });
+        this.buildChild(this.headDist, [shape[0], c.embedDim]);
+      }
     }
     this.built = true;
   }
@@ -260,30 +207,59 @@ export class VisionTransformer extends CompositeLayer {
       patchSize: c.patchSize,
       inChans: c.inChans,
       embedDim: c.embedDim,
+      dynamicImgSize: c.dynamicImgSize,
     });
   }
 
-  /** Tokens after the last block and (for token pooling) the final norm, `[B, P + N, D]`. */
+  /** Builds symbolically if needed: no tensors are created (an eager warm-up would leak). */
+  private ensureBuilt(): void {
+    if (!this.built) this.apply(input({ batchShape: this.inputPattern() }));
+  }
+
+  /** Patch grid of an input, validating its shape against what this layer accepts. */
+  private gridOf(x: tf.Tensor): [number, number] {
+    assertInputShape('VisionTransformer', x.shape, this.inputPattern(), 'NHWC images');
+    return this.patchEmbed.gridFor(x.shape[1], x.shape[2]) as [number, number];
+  }
+
+  /** Patch embedding, prefix tokens and position embedding: `[B, P + N, D]`. */
+  private embedTokens(x: tf.Tensor, training: boolean): tf.Tensor {
+    const grid = this.gridOf(x);
+    const patches = this.patchEmbed.call(x, {}) as tf.Tensor;
+    return this.embed.embedGrid(patches, grid, training);
+  }
+
+  /** Tokens after the last block (before the final norm), `[B, P + N, D]`. */
   private features(x: tf.Tensor, kwargs: Kwargs): tf.Tensor {
-    let t = this.patchEmbed.call(x, kwargs) as tf.Tensor;
-    t = this.embed.call(t, kwargs) as tf.Tensor;
+    let t = this.embedTokens(x, kwargs?.['training'] === true);
     for (const block of this.blocks) t = block.call(t, kwargs) as tf.Tensor;
     return t;
   }
 
-  /** Pooling, final norm, dropout and head on the block output. */
-  private pooledHead(tokens: tf.Tensor, training: boolean): tf.Tensor {
+  /** The pooled vector(s) before the head: `[B, D]` each (two for DeiT: class, distillation). */
+  private pooled(tokens: tf.Tensor, training: boolean): tf.Tensor[] {
     const c = this.config;
-    let pooled: tf.Tensor;
+    const b = tokens.shape[0];
     if (c.globalPool === 'avg') {
       const patches = tf.slice(tokens, [0, this.numPrefixTokens, 0], [-1, -1, -1]);
-      pooled = this.norm.call(tf.mean(patches, 1), {}) as tf.Tensor;
-    } else {
-      const normed = this.norm.call(tokens, {}) as tf.Tensor;
-      pooled = tf.reshape(tf.slice(normed, [0, 0, 0], [-1, 1, -1]), [tokens.shape[0], c.embedDim]);
+      return [dropout(this.norm.call(tf.mean(patches, 1), {}) as tf.Tensor, c.dropRate, training)];
     }
-    pooled = dropout(pooled, c.dropRate, training);
-    return this.head ? (this.head.call(pooled, {}) as tf.Tensor) : pooled;
+    const normed = this.norm.call(tokens, {}) as tf.Tensor;
+    const take = (i: number) =>
+      tf.reshape(tf.slice(normed, [0, i, 0], [-1, 1, -1]), [b, c.embedDim]);
+    if (c.distilled) return [take(0), take(1)];
+    return [dropout(take(0), c.dropRate, training)];
+  }
+
+  /** Pooling, final norm, dropout and head(s) on the block output. */
+  private pooledHead(tokens: tf.Tensor, training: boolean): tf.Tensor {
+    const [cls, dist] = this.pooled(tokens, training);
+    if (dist == null) return this.head ? (this.head.call(cls, {}) as tf.Tensor) : cls;
+    // DeiT at inference (timm): the mean of the two heads; without heads, of the two tokens.
+    if (!this.head || !this.headDist) return tf.div(tf.add(cls, dist), 2);
+    const a = this.head.call(cls, {}) as tf.Tensor;
+    const d = this.headDist.call(dist, {}) as tf.Tensor;
+    return tf.div(tf.add(a, d), 2);
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
@@ -292,14 +268,113 @@ export class VisionTransformer extends CompositeLayer {
   }
 
   /**
+   * DeiT (`distilled: true`): both heads' logits, class head and distillation head, as timm's
+   * `VisionTransformerDistilled` returns them in training (`set_distilled_training`). Use it in
+   * a custom training loop with `hardDistillationLoss`; `call` (predict, fit) returns
+   * their mean. Differentiable; pass `training: true` for dropout and stochastic depth.
+   */
+  forwardDistillation(x: tf.Tensor, options: { training?: boolean } = {}): ViTDistillationOutput {
+    if (!this.config.distilled || this.config.numClasses === 0) {
+      throw new ConfigError(
+        `VisionTransformer.forwardDistillation: needs distilled: true and numClasses > 0, got distilled: ${this.config.distilled}, numClasses: ${this.config.numClasses}`,
+      );
+    }
+    this.ensureBuilt();
+    const training = options.training === true;
+    return tf.tidy(() => {
+      const [cls, dist] = this.pooled(this.features(x, { training }), training);
+      return {
+        logits: (this.head as Linear).call(cls, {}) as tf.Tensor2D,
+        distLogits: (this.headDist as Linear).call(dist, {}) as tf.Tensor2D,
+      };
+    });
+  }
+
+  /**
    * Inference: the token sequence after the final norm, `[B, P + N, D]` (prefix tokens first).
    * With average pooling the final norm applies after pooling, so the raw block output is returned.
    */
   forwardFeatures(x: tf.Tensor): tf.Tensor3D {
+    this.ensureBuilt();
     return tf.tidy(() => {
       const t = this.features(x, {});
       return (this.config.globalPool === 'avg' ? t : this.norm.call(t, {})) as tf.Tensor3D;
     });
+  }
+
+  /** Block indices of `indices` (see {@link ForwardIntermediatesOptions}), ascending, validated. */
+  private blockIndices(caller: string, indices: number | number[] | undefined): number[] {
+    const depth = this.config.depth;
+    if (indices == null) return Array.from({ length: depth }, (_, i) => i);
+    if (typeof indices === 'number') {
+      if (!Number.isInteger(indices) || indices < 1 || indices > depth) {
+        throw new ConfigError(
+          `${caller}: indices as a number means the last n blocks, n in [1, ${depth}], got ${indices}`,
+        );
+      }
+      return Array.from({ length: indices }, (_, i) => depth - indices + i);
+    }
+    if (!Array.isArray(indices) || indices.length === 0) {
+      throw new ConfigError(
+        `${caller}: indices must be a non-empty list of block indices or a number, got ${JSON.stringify(indices)}`,
+      );
+    }
+    const out = new Set<number>();
+    for (const i of indices) {
+      if (!Number.isInteger(i) || i < -depth || i >= depth) {
+        throw new ConfigError(
+          `${caller}: block indices must be integers in [${-depth}, ${depth - 1}], got ${i}`,
+        );
+      }
+      out.add(i < 0 ? depth + i : i);
+    }
+    return [...out].sort((a, b) => a - b);
+  }
+
+  /**
+   * Inference: the outputs of chosen blocks, as token sequences or NHWC feature maps (timm's
+   * `forward_intermediates`), for detection and segmentation heads. Blocks after the last one
+   * asked for are not run. With `dynamicImgSize` the maps follow the input's patch grid. The
+   * caller disposes the returned tensors.
+   *
+   * @example
+   * const { intermediates } = vit.forwardIntermediates(images, { indices: [3, 7, 11] });
+   * // three [B, 14, 14, D] maps for a 224 px ViT-B/16
+   */
+  forwardIntermediates(
+    x: tf.Tensor,
+    options: ForwardIntermediatesOptions = {},
+  ): ViTIntermediatesOutput {
+    const caller = 'VisionTransformer.forwardIntermediates';
+    const wanted = this.blockIndices(caller, options.indices);
+    const output = options.output ?? 'nhwc';
+    if (output !== 'tokens' && output !== 'nhwc') {
+      throw new ConfigError(
+        `${caller}: output must be 'tokens' or 'nhwc', got ${JSON.stringify(output)}`,
+      );
+    }
+    this.ensureBuilt();
+    const grid = this.gridOf(x);
+    const keep = new Set(wanted);
+    const last = wanted[wanted.length - 1];
+    const applyNorm = options.norm === true && this.config.globalPool !== 'avg';
+    const intermediates = tf.tidy(() => {
+      const out: tf.Tensor[] = [];
+      let t = this.embedTokens(x, false);
+      for (let i = 0; i <= last; i++) {
+        t = this.blocks[i].call(t, {}) as tf.Tensor;
+        if (!keep.has(i)) continue;
+        let y = applyNorm ? (this.norm.call(t, {}) as tf.Tensor) : t;
+        if (output === 'nhwc') {
+          const [b, , d] = y.shape;
+          const patches = tf.slice(y, [0, this.numPrefixTokens, 0], [-1, -1, -1]);
+          y = tf.reshape(patches, [b, grid[0], grid[1], d]);
+        }
+        out.push(y);
+      }
+      return out;
+    });
+    return { intermediates, blocks: wanted, grid };
   }
 
   /**
@@ -317,12 +392,10 @@ export class VisionTransformer extends CompositeLayer {
         );
       }
     }
-    // Build symbolically: no tensors are created (an eager warm-up pass would leak its output).
-    if (!this.built)
-      this.apply(input({ batchShape: [null, ...this.config.imgSize, this.config.inChans] }));
+    this.ensureBuilt();
     const keep = new Set(wanted);
     const out = tf.tidy(() => {
-      let t = this.embed.call(this.patchEmbed.call(x, {}), {}) as tf.Tensor;
+      let t = this.embedTokens(x, false);
       const attentions: tf.Tensor4D[] = [];
       this.blocks.forEach((block, i) => {
         if (keep.has(i)) {
@@ -341,22 +414,25 @@ export class VisionTransformer extends CompositeLayer {
   override computeOutputShape(inputShape: Shape | Shape[]): Shape {
     const shape = inputShape as Shape;
     const c = this.config;
-    assertInputShape(
-      'VisionTransformer',
-      shape,
-      [null, c.imgSize[0], c.imgSize[1], c.inChans],
-      'NHWC images',
-    );
+    assertInputShape('VisionTransformer', shape, this.inputPattern(), 'NHWC images');
+    if (c.dynamicImgSize) {
+      const [ph, pw] = c.patchSize;
+      const [h, w] = [shape[1], shape[2]];
+      if ((h != null && h % ph !== 0) || (w != null && w % pw !== 0)) {
+        throw new InputShapeError(
+          `VisionTransformer: image size [${h}, ${w}] must be divisible by patchSize [${ph}, ${pw}]`,
+        );
+      }
+    }
     return [shape[0], this.config.numClasses > 0 ? this.config.numClasses : this.config.embedDim];
   }
 
   override getConfig(): serialization.ConfigDict {
-    const out: serialization.ConfigDict = { ...super.getConfig() };
-    for (const key of LAYER_KEYS) {
-      const v = this.config[key];
-      out[key] = Array.isArray(v) ? [...v] : v;
-    }
-    return out;
+    // Every schema field, so a new field cannot be left out of saved JSON.
+    return {
+      ...super.getConfig(),
+      ...(serializeSchema(VIT_CONFIG_SCHEMA, this.config) as serialization.ConfigDict),
+    };
   }
 }
 registerLayer(VisionTransformer);

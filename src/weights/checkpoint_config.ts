@@ -25,8 +25,10 @@ export interface ViTConfigFromCheckpointOptions {
 /**
  * Infers `embedDim`, `depth`, `numHeads`, `patchSize`, `imgSize` (patch grid x patch size),
  * `inChans`, `numClasses` (0 without a head), `mlpRatio`, `qkvBias`, `numRegTokens`,
- * `globalPool` (timm `fc_norm` = `'avg'`), LayerScale and `normEps` (1e-12 for `'hf'`, 1e-6
- * otherwise) from a checkpoint. Pure apart from parsing bytes: allocates no tensors.
+ * `globalPool` (timm `fc_norm` = `'avg'`), LayerScale, `normEps` (1e-12 for `'hf'`, 1e-6
+ * otherwise), DeiT's `distilled` (`dist_token`), `qkNorm` (`attn.q_norm`) and `posEmbed`
+ * (`'learned2d'` from `pos_embed_row/col`, `'none'` without a table; a stored sin-cos table
+ * reads as `'learned'`, pass `posEmbed: 'sincos'` yourself) from a checkpoint. Pure apart from parsing bytes: allocates no tensors.
  *
  * @example
  * const ckpt = readSafetensors(bytes);
@@ -75,26 +77,46 @@ export function vitConfigFromCheckpoint(
   const regShape = shapeOf('embed/reg_token');
   const numRegTokens = regShape ? regShape[1] : 0;
   const classToken = shapeOf('embed/cls_token') != null;
-  const pos = need('embed/pos_embed'); // [1, P + N, D]
-  const numPatches = pos[1] - (classToken ? 1 : 0) - numRegTokens;
+  const distilled = shapeOf('embed/dist_token') != null;
+  const prefix = (classToken ? 1 : 0) + (distilled ? 1 : 0) + numRegTokens;
+  const pos = shapeOf('embed/pos_embed'); // [1, P + N, D]
+  const posRow = shapeOf('embed/pos_embed_row'); // [1, gh, D]
+  const posCol = shapeOf('embed/pos_embed_col'); // [1, gw, D]
+  const posEmbed = pos ? 'learned' : posRow && posCol ? 'learned2d' : 'none';
+  const explicitSize: [number, number] | null =
+    options.imgSize == null
+      ? null
+      : Array.isArray(options.imgSize)
+        ? [options.imgSize[0], options.imgSize[1]]
+        : [options.imgSize, options.imgSize];
   let imgSize: [number, number];
-  if (options.imgSize != null) {
-    imgSize = Array.isArray(options.imgSize)
-      ? [options.imgSize[0], options.imgSize[1]]
-      : [options.imgSize, options.imgSize];
-    if ((imgSize[0] / ph) * (imgSize[1] / pw) !== numPatches) {
+  if (posRow && posCol && !pos) {
+    imgSize = [posRow[1] * ph, posCol[1] * pw];
+  } else if (!pos) {
+    if (!explicitSize) {
       throw new ConfigError(
-        `${caller}: imgSize [${imgSize}] with patch [${ph}, ${pw}] gives ${(imgSize[0] / ph) * (imgSize[1] / pw)} patches, the checkpoint has ${numPatches}`,
+        `${caller}: the checkpoint has no position embedding ('${keyOf('embed/pos_embed')}'), so its image size is unknown; pass options.imgSize`,
       );
     }
+    imgSize = explicitSize;
   } else {
-    const g = Math.round(Math.sqrt(numPatches));
-    if (g * g !== numPatches) {
-      throw new ConfigError(
-        `${caller}: ${numPatches} patch tokens are not a square grid; pass options.imgSize [height, width]`,
-      );
+    const numPatches = pos[1] - prefix;
+    if (explicitSize) {
+      imgSize = explicitSize;
+      if ((imgSize[0] / ph) * (imgSize[1] / pw) !== numPatches) {
+        throw new ConfigError(
+          `${caller}: imgSize [${imgSize}] with patch [${ph}, ${pw}] gives ${(imgSize[0] / ph) * (imgSize[1] / pw)} patches, the checkpoint has ${numPatches}`,
+        );
+      }
+    } else {
+      const g = Math.round(Math.sqrt(numPatches));
+      if (g * g !== numPatches) {
+        throw new ConfigError(
+          `${caller}: ${numPatches} patch tokens are not a square grid; pass options.imgSize [height, width]`,
+        );
+      }
+      imgSize = [g * ph, g * pw];
     }
-    imgSize = [g * ph, g * pw];
   }
   const head = shapeOf('head/kernel'); // [C, D]
   const config: ViTConfig = {
@@ -112,6 +134,10 @@ export function vitConfigFromCheckpoint(
     globalPool: shapeOf('fc_norm/gamma') ? 'avg' : 'token',
     normEps: SOURCE_NORM_EPS[from],
   };
+  // Options that change the weights; defaults are left out so plain configs stay as before.
+  if (distilled) config.distilled = true;
+  if (posEmbed !== 'learned') config.posEmbed = posEmbed;
+  if (shapeOf('blocks/0/attn/q_norm/gamma')) config.qkNorm = true;
   // The value is overwritten by the checkpoint; it only switches LayerScale on.
   if (shapeOf('blocks/0/ls1/gamma')) config.initValues = 1;
   return config;

@@ -37,6 +37,10 @@ function layoutLimits(layer: VisionTransformer, to: CheckpointFormat): string[] 
     if (c.initValues != null)
       out.push(`${owner} has no LayerScale (model has initValues ${c.initValues})`);
     if (!c.qkvBias) out.push(`${owner} always has q/k/v biases (model has qkvBias false)`);
+    if (c.distilled) out.push(`${owner} has no distillation token (model has distilled true)`);
+    if (c.qkNorm) out.push(`${owner} has no qk-norm (model has qkNorm true)`);
+    if (c.posEmbed === 'learned2d' || c.posEmbed === 'none')
+      out.push(`${owner} has one 1-D position table (model has posEmbed '${c.posEmbed}')`);
   }
   if (to === 'torchvision' && c.imgSize[0] !== c.imgSize[1]) {
     out.push(

@@ -77,14 +77,18 @@ export const TIMM_VIT_RULES: readonly KeyRule[] = [
   rule('patch_embed/proj/kernel', 'patch_embed.proj.weight', 'conv'),
   rule('patch_embed/proj/bias', 'patch_embed.proj.bias'),
   rule('embed/cls_token', 'cls_token'),
+  rule('embed/dist_token', 'dist_token'),
   rule('embed/reg_token', 'reg_token'),
   rule('embed/pos_embed', 'pos_embed', 'identity', 'posEmbed'),
+  // Learned 2-D position tables: not in timm; vit-ts' own names, same layout as pos_embed.
+  rule('embed/pos_embed_(row|col)', 'pos_embed_$1'),
   rule(`${B}/ls([12])/gamma`, 'blocks.$1.ls$2.gamma'),
   ...layerNormRules(`${B}/norm([12])`, 'blocks.$1.norm$2'),
   ...linearRules(`${B}/attn/(qkv|proj)`, 'blocks.$1.attn.$2'),
+  ...layerNormRules(`${B}/attn/([qk]_norm)`, 'blocks.$1.attn.$2'),
   ...linearRules(`${B}/mlp/(fc[12])`, 'blocks.$1.mlp.$2'),
   ...layerNormRules('(norm|fc_norm)', '$1'),
-  ...linearRules('head', 'head'),
+  ...linearRules('(head|head_dist)', '$1'),
 ];
 
 const TV = 'encoder.layers.encoder_layer_$1';

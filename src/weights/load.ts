@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
-import { ConfigError, formatShape } from '../errors';
+import { CheckpointError, ConfigError, formatShape } from '../errors';
 import { VisionTransformer } from '../models/vision_transformer';
 import {
   buildKeyMap,
@@ -106,16 +106,7 @@ export interface LoadReport {
   warnings: string[];
 }
 
-/** Thrown by {@link loadPretrained} (strict mode) listing every problem of a checkpoint at once. */
-export class CheckpointError extends Error {
-  /** The full analysis, as a non-strict load would have reported it (nothing was loaded). */
-  readonly report: LoadReport;
-  constructor(message: string, report: LoadReport) {
-    super(message);
-    this.name = 'CheckpointError';
-    this.report = report;
-  }
-}
+export { CheckpointError } from '../errors';
 
 /** One checkpoint tensor, read lazily so that only what is loaded becomes a tf.Tensor. */
 interface SourceTensor {

@@ -2,6 +2,7 @@
  * Node file helpers for PyTorch checkpoints (exported from `vit-ts/node`).
  */
 import { writeFile } from 'node:fs/promises';
+import { ConfigError } from '../errors';
 import { type ExportWeightsOptions, exportWeights } from './export';
 import { type LoadPretrainedOptions, type LoadReport, loadPretrained } from './load';
 import type { WeightsTarget } from './model_target';
@@ -20,7 +21,9 @@ export async function loadPretrainedFile(
   options: LoadPretrainedOptions,
 ): Promise<LoadReport> {
   if (typeof path !== 'string' || path.length === 0) {
-    throw new TypeError(`loadPretrainedFile: path must be a non-empty string, got ${String(path)}`);
+    throw new ConfigError(
+      `loadPretrainedFile: path must be a non-empty string, got ${String(path)}`,
+    );
   }
   return loadPretrained(model, await readSafetensorsFile(path), options);
 }
@@ -35,7 +38,9 @@ export async function exportWeightsFile(
   options: ExportWeightsOptions,
 ): Promise<number> {
   if (typeof path !== 'string' || path.length === 0) {
-    throw new TypeError(`exportWeightsFile: path must be a non-empty string, got ${String(path)}`);
+    throw new ConfigError(
+      `exportWeightsFile: path must be a non-empty string, got ${String(path)}`,
+    );
   }
   const bytes = exportWeights(model, options);
   await writeFile(path, bytes);

@@ -2,9 +2,9 @@
  * Finds the vit-ts architecture layer (VisionTransformer or ResNet18) that a weight loader or
  * exporter works on, and lists its weights under names relative to that layer.
  */
-import type { LayerVariable } from '@tensorflow/tfjs-layers';
-import { LayersModel } from '@tensorflow/tfjs-layers';
+import type { LayersModel, LayerVariable } from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors';
+import { findArchitectureLayer } from '../models/find_layer';
 import { ResNet18 } from '../models/resnet';
 import { VisionTransformer } from '../models/vision_transformer';
 import { type ModelFamily, relativeWeightName } from './keymaps';
@@ -22,27 +22,12 @@ export interface ResolvedTarget {
 
 /** Resolves the architecture layer of `target`; throws a {@link ConfigError} naming what came. */
 export function resolveTarget(target: WeightsTarget, caller: string): ResolvedTarget {
-  let layer: VisionTransformer | ResNet18;
-  if (target instanceof VisionTransformer || target instanceof ResNet18) {
-    layer = target;
-  } else if (target instanceof LayersModel) {
-    const found = target.layers.filter(
-      (l) => l instanceof VisionTransformer || l instanceof ResNet18,
-    );
-    if (found.length !== 1) {
-      throw new ConfigError(
-        `${caller}: model must hold exactly one VisionTransformer or ResNet18 layer, found ${found.length} ` +
-          `(layers: ${target.layers.map((l) => `${l.name}:${l.getClassName()}`).join(', ')})`,
-      );
-    }
-    layer = found[0] as VisionTransformer | ResNet18;
-  } else {
-    const kind =
-      target == null ? String(target) : ((target as object).constructor?.name ?? typeof target);
-    throw new ConfigError(
-      `${caller}: model must be a tf.LayersModel from createViT / createResNet18, a VisionTransformer or a ResNet18 layer, got ${kind}`,
-    );
-  }
+  const layer = findArchitectureLayer<VisionTransformer | ResNet18>(
+    target,
+    [VisionTransformer, ResNet18],
+    caller,
+    'VisionTransformer or ResNet18 layer',
+  );
   if (!layer.built) {
     throw new ConfigError(
       `${caller}: layer '${layer.name}' is not built yet; apply it to an input first (createViT / createResNet18 return built models)`,

@@ -9,6 +9,7 @@
  * little-endian and the tensors tile the buffer exactly (no gap, no overlap, nothing after).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { kindOf, SafetensorsError, showValue } from '../errors';
 import {
   bfloat16ArrayToFloat32,
   float16ArrayToFloat32,
@@ -58,13 +59,7 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-/** Thrown for malformed safetensors bytes and for tensors that cannot be written or converted. */
-export class SafetensorsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SafetensorsError';
-  }
-}
+export { SafetensorsError } from '../errors';
 
 /** Bytes per element of each dtype. */
 export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<SafetensorsDtype, number>> = {
@@ -87,23 +82,6 @@ const METADATA_KEY = '__metadata__';
 
 function isDtype(value: unknown): value is SafetensorsDtype {
   return typeof value === 'string' && Object.hasOwn(SAFETENSORS_DTYPE_BYTES, value);
-}
-
-/** Short JSON rendering of an untrusted value for error messages. */
-function show(value: unknown): string {
-  let text: string;
-  try {
-    text = value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value));
-  } catch {
-    text = String(value);
-  }
-  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value === 'object' ? 'an object' : `${typeof value} ${show(value)}`;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -135,8 +113,8 @@ function assertNoDuplicateKeys(json: string): void {
         if (keys.has(key)) {
           throw new SafetensorsError(
             stack.length === 1
-              ? `header: duplicate tensor name ${show(key)}`
-              : `header: duplicate key ${show(key)} inside the entry ${show(topLevelKey)}`,
+              ? `header: duplicate tensor name ${showValue(key)}`
+              : `header: duplicate key ${showValue(key)} inside the entry ${showValue(topLevelKey)}`,
           );
         }
         keys.add(key);
@@ -172,7 +150,7 @@ interface EntryLayout {
 
 /** Validates one header entry against the data buffer length; returns its layout. */
 function parseEntry(name: string, info: unknown, dataLength: number): EntryLayout {
-  const where = `tensor ${show(name)}`;
+  const where = `tensor ${showValue(name)}`;
   if (!isPlainObject(info)) {
     throw new SafetensorsError(
       `${where}: entry must be an object {dtype, shape, data_offsets}, got ${kindOf(info)}`,
@@ -187,7 +165,7 @@ function parseEntry(name: string, info: unknown, dataLength: number): EntryLayou
     throw new SafetensorsError(`${where}: dtype must be a string, got ${kindOf(dtype)}`);
   if (!isDtype(dtype)) {
     throw new SafetensorsError(
-      `${where}: unsupported dtype ${show(dtype)} (expected one of ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')})`,
+      `${where}: unsupported dtype ${showValue(dtype)} (expected one of ${Object.keys(SAFETENSORS_DTYPE_BYTES).join(', ')})`,
     );
   }
   if (!Array.isArray(shape))
@@ -197,25 +175,25 @@ function parseEntry(name: string, info: unknown, dataLength: number): EntryLayou
     const d: unknown = shape[k];
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
       throw new SafetensorsError(
-        `${where}: shape dimension ${k} must be an integer >= 0, got ${show(d)} (shape ${show(shape)})`,
+        `${where}: shape dimension ${k} must be an integer >= 0, got ${showValue(d)} (shape ${showValue(shape)})`,
       );
     }
     count *= d;
     // Anything past the buffer size fails the span check below; stop before losing precision.
     if (count > Number.MAX_SAFE_INTEGER) {
-      throw new SafetensorsError(`${where}: shape ${show(shape)} has too many elements`);
+      throw new SafetensorsError(`${where}: shape ${showValue(shape)} has too many elements`);
     }
   }
   if (!Array.isArray(offsets) || offsets.length !== 2) {
     throw new SafetensorsError(
-      `${where}: data_offsets must be an array [begin, end], got ${show(offsets)}`,
+      `${where}: data_offsets must be an array [begin, end], got ${showValue(offsets)}`,
     );
   }
   const [begin, end] = offsets as unknown[];
   for (const v of [begin, end]) {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
       throw new SafetensorsError(
-        `${where}: data_offsets must be integers >= 0, got ${show(offsets)}`,
+        `${where}: data_offsets must be integers >= 0, got ${showValue(offsets)}`,
       );
     }
   }
@@ -223,17 +201,17 @@ function parseEntry(name: string, info: unknown, dataLength: number): EntryLayou
   const e = end as number;
   if (e < b)
     throw new SafetensorsError(
-      `${where}: data_offsets ${show(offsets)} are reversed (end < begin)`,
+      `${where}: data_offsets ${showValue(offsets)} are reversed (end < begin)`,
     );
   if (e > dataLength) {
     throw new SafetensorsError(
-      `${where}: data_offsets ${show(offsets)} run past the end of the data buffer (${dataLength} bytes)`,
+      `${where}: data_offsets ${showValue(offsets)} run past the end of the data buffer (${dataLength} bytes)`,
     );
   }
   const bytes = count * SAFETENSORS_DTYPE_BYTES[dtype];
   if (bytes !== e - b) {
     throw new SafetensorsError(
-      `${where}: shape ${show(shape)} of ${dtype} needs ${bytes} bytes but data_offsets ${show(offsets)} span ${e - b}`,
+      `${where}: shape ${showValue(shape)} of ${dtype} needs ${bytes} bytes but data_offsets ${showValue(offsets)} span ${e - b}`,
     );
   }
   return { name, dtype, shape: shape as number[], begin: b, end: e };
@@ -247,13 +225,13 @@ function checkTiling(entries: EntryLayout[], dataLength: number): EntryLayout[] 
   for (const entry of sorted) {
     if (entry.begin > covered) {
       throw new SafetensorsError(
-        `data buffer: bytes [${covered}, ${entry.begin}) belong to no tensor (gap before tensor ${show(entry.name)})`,
+        `data buffer: bytes [${covered}, ${entry.begin}) belong to no tensor (gap before tensor ${showValue(entry.name)})`,
       );
     }
     if (entry.begin < covered && previous != null) {
       throw new SafetensorsError(
-        `tensor ${show(entry.name)} (data_offsets [${entry.begin}, ${entry.end}]) overlaps tensor ` +
-          `${show(previous.name)} (data_offsets [${previous.begin}, ${previous.end}])`,
+        `tensor ${showValue(entry.name)} (data_offsets [${entry.begin}, ${entry.end}]) overlaps tensor ` +
+          `${showValue(previous.name)} (data_offsets [${previous.begin}, ${previous.end}])`,
       );
     }
     covered = entry.end;
@@ -327,7 +305,7 @@ function parseMetadata(value: unknown): Record<string, string> {
   for (const [key, v] of Object.entries(value)) {
     if (typeof v !== 'string') {
       throw new SafetensorsError(
-        `header: __metadata__ value of ${show(key)} must be a string, got ${kindOf(v)}`,
+        `header: __metadata__ value of ${showValue(key)} must be a string, got ${kindOf(v)}`,
       );
     }
   }
@@ -365,7 +343,7 @@ export function readSafetensors(
   const maxHeaderBytes = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
   if (!Number.isSafeInteger(maxHeaderBytes) || maxHeaderBytes <= 0) {
     throw new SafetensorsError(
-      `readSafetensors: maxHeaderBytes must be a positive integer, got ${show(maxHeaderBytes)}`,
+      `readSafetensors: maxHeaderBytes must be a positive integer, got ${showValue(maxHeaderBytes)}`,
     );
   }
   if (u8.length < 8) {
@@ -484,7 +462,7 @@ function encode(
       );
     default:
       if (!ArrayBuffer.isView(data))
-        throw new SafetensorsError(`tensor ${show(name)}: data is not a typed array`);
+        throw new SafetensorsError(`tensor ${showValue(name)}: data is not a typed array`);
       return littleEndianBytes(data as Exclude<SafetensorsData, Float32Array>);
   }
 }
@@ -494,7 +472,7 @@ function prepareTensor(
   value: tf.Tensor | SafetensorsEntry,
   floatDtype?: 'F32' | 'F16' | 'BF16',
 ): PreparedTensor {
-  const where = `tensor ${show(name)}`;
+  const where = `tensor ${showValue(name)}`;
   if (value instanceof tf.Tensor) {
     if (value.isDisposed) throw new SafetensorsError(`${where}: the tf.Tensor is disposed`);
     let dtype: SafetensorsDtype;
@@ -514,10 +492,11 @@ function prepareTensor(
     );
   }
   const { dtype, shape, data } = value;
-  if (!isDtype(dtype)) throw new SafetensorsError(`${where}: unsupported dtype ${show(dtype)}`);
+  if (!isDtype(dtype))
+    throw new SafetensorsError(`${where}: unsupported dtype ${showValue(dtype)}`);
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw new SafetensorsError(
-      `${where}: shape must be an array of integers >= 0, got ${show(shape)}`,
+      `${where}: shape must be an array of integers >= 0, got ${showValue(shape)}`,
     );
   }
   const arrayName = expectedArrayName(dtype);
@@ -530,7 +509,7 @@ function prepareTensor(
   }
   if (data.length !== elementCount(shape)) {
     throw new SafetensorsError(
-      `${where}: shape ${show(shape)} has ${elementCount(shape)} elements but data has ${data.length}`,
+      `${where}: shape ${showValue(shape)} has ${elementCount(shape)} elements but data has ${data.length}`,
     );
   }
   const target = floatDtype != null && FLOAT32_FAMILY.has(dtype) ? floatDtype : dtype;
@@ -556,7 +535,7 @@ export function writeSafetensors(
 ): Uint8Array {
   if (options.dtype != null && !FLOAT32_FAMILY.has(options.dtype)) {
     throw new SafetensorsError(
-      `writeSafetensors: options.dtype must be 'F32', 'F16' or 'BF16', got ${show(options.dtype)}`,
+      `writeSafetensors: options.dtype must be 'F32', 'F16' or 'BF16', got ${showValue(options.dtype)}`,
     );
   }
   if (tensors == null || typeof tensors !== 'object') {
@@ -579,7 +558,7 @@ export function writeSafetensors(
     const items = Object.entries(metadata).map(([key, v]) => {
       if (typeof v !== 'string') {
         throw new SafetensorsError(
-          `writeSafetensors: metadata value of ${show(key)} must be a string, got ${kindOf(v)}`,
+          `writeSafetensors: metadata value of ${showValue(key)} must be a string, got ${kindOf(v)}`,
         );
       }
       return `${JSON.stringify(key)}:${JSON.stringify(v)}`;
@@ -636,7 +615,7 @@ const INT32_MAX = 2 ** 31 - 1;
  * @param name used in error messages only.
  */
 export function entryToTensor(entry: SafetensorsEntry, name = 'entry'): tf.Tensor {
-  const where = `tensor ${show(name)}`;
+  const where = `tensor ${showValue(name)}`;
   if (
     !isPlainObject(entry) ||
     !isDtype(entry.dtype) ||
@@ -650,7 +629,7 @@ export function entryToTensor(entry: SafetensorsEntry, name = 'entry'): tf.Tenso
   const { dtype, shape, data } = entry;
   if (data.length !== elementCount(shape)) {
     throw new SafetensorsError(
-      `${where}: shape ${show(shape)} has ${elementCount(shape)} elements but data has ${data.length}`,
+      `${where}: shape ${showValue(shape)} has ${elementCount(shape)} elements but data has ${data.length}`,
     );
   }
   switch (dtype) {

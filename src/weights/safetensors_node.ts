@@ -3,6 +3,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import type * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors';
 import {
   readSafetensors,
   type SafetensorsEntry,
@@ -19,7 +20,7 @@ export async function readSafetensorsFile(
   options: { maxHeaderBytes?: number } = {},
 ): Promise<SafetensorsFile> {
   if (typeof path !== 'string' || path.length === 0) {
-    throw new TypeError(
+    throw new ConfigError(
       `readSafetensorsFile: path must be a non-empty string, got ${String(path)}`,
     );
   }
@@ -41,7 +42,7 @@ export async function writeSafetensorsFile(
   options: { dtype?: 'F32' | 'F16' | 'BF16' } = {},
 ): Promise<number> {
   if (typeof path !== 'string' || path.length === 0) {
-    throw new TypeError(
+    throw new ConfigError(
       `writeSafetensorsFile: path must be a non-empty string, got ${String(path)}`,
     );
   }

@@ -121,7 +121,7 @@ describeBackends('attention maps', () => {
     expect(() => getAttention(model, transposed)).toThrow(/got \[1, 24, 16, 3\]/);
     transposed.dispose();
     expect(() => getAttention({} as LayersModel, images)).toThrow(
-      /LayersModel from createViT or a VisionTransformer layer/,
+      /LayersModel holding one VisionTransformer layer, or that layer itself, got an object/,
     );
     expect(() => attentionMaps(model, images, { reduce: 'sum' as 'cls' })).toThrow(
       /reduce must be 'cls' or 'mean'/,

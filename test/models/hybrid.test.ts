@@ -105,13 +105,16 @@ describeBackends('hybrid config validation', () => {
       createHybridViT({ ...base, ...extra } as HybridViTConfig);
     expect(bad({ backboneStage: 2 })).toThrow(ConfigError);
     expect(bad({ backboneStage: 2 })).toThrow(
-      /unknown config field 'backboneStage'; known fields: .*backboneStages/,
+      /unknown config field 'backboneStage'; known config fields: .*backboneStages/,
     );
-    expect(bad({ pachSize: 2, hybrid: {} })).toThrow(/unknown config fields 'pachSize', 'hybrid'/);
+    expect(bad({ pachSize: 2, hybrid: {} })).toThrow(/unknown config field 'pachSize'/);
     expect(bad({ backboneStages: 5 })).toThrow(
-      /backboneStages must be an integer in \[1, 4\].*got 5/,
+      /backboneStages must be an integer >= 1 and <= 4, got 5/,
     );
-    expect(bad({ stem: 'tiny' })).toThrow(/stem must be 'imagenet' or 'cifar', got 'tiny'/);
+    expect(bad({ dynamicImgSize: true })).toThrow(
+      /dynamicImgSize is not supported by hybrid models/,
+    );
+    expect(bad({ stem: 'tiny' })).toThrow(/stem must be one of 'imagenet', 'cifar', got "tiny"/);
     expect(bad({ backbone: 'resnet50' })).toThrow(
       /backbone must be 'resnet18' or a tf.layers layer.*got 'resnet50'/,
     );

@@ -38,6 +38,12 @@ it("every preset has timm's exact parameter count, from the config alone", () =>
     vit_small_patch32_224: 22_878_952,
     vit_base_patch32_224: 88_224_232,
     vit_base_patch8_224: 86_576_872,
+    deit_tiny_patch16_224: 5_717_416,
+    deit_small_patch16_224: 22_050_664,
+    deit_base_patch16_224: 86_567_656,
+    deit_tiny_distilled_patch16_224: 5_910_800,
+    deit_small_distilled_patch16_224: 22_436_432,
+    deit_base_distilled_patch16_224: 87_338_192,
   };
   expect(Object.keys(VIT_PRESETS).sort()).toEqual(Object.keys(expected).sort());
   for (const [name, count] of Object.entries(expected)) {
@@ -45,9 +51,12 @@ it("every preset has timm's exact parameter count, from the config alone", () =>
     expect(countViTParams(p.config), name).toBe(count);
     expect(p.params, name).toBe(count);
     const { patchSize: ps, embedDim: d, depth } = p.config;
-    expect(timmFormula(ps as number, d, depth, (224 / (ps as number)) ** 2, 1000), name).toBe(
-      count,
-    );
+    // DeiT's distillation token adds a token row, a position row and a second head.
+    const dist = p.config.distilled ? 2 * d + d * 1000 + 1000 : 0;
+    expect(
+      timmFormula(ps as number, d, depth, (224 / (ps as number)) ** 2, 1000) + dist,
+      name,
+    ).toBe(count);
   }
   expect(countViTParams({ ...VIT_PRESETS.vit_tiny_patch16_224.config, numClasses: 10 })).toBe(
     5_526_346,
@@ -94,7 +103,7 @@ describeBackends('preset models (built)', () => {
 
 it('config errors are clear and name the field', () => {
   expect(() => createViT('vit_gigantic')).toThrow(
-    /unknown ViT preset 'vit_gigantic'; known presets: vit_tiny_patch16_224, .*vit_base_patch8_224/,
+    /unknown ViT preset 'vit_gigantic'; known presets: vit_tiny_patch16_224, .*vit_base_patch8_224, deit_tiny_patch16_224/,
   );
   expect(() => createViT({ embedDim: 100, numHeads: 3 })).toThrow(
     /embedDim \(100\) must be divisible by numHeads \(3\)/,
@@ -245,7 +254,7 @@ describeBackends('VisionTransformer', () => {
       /expected image to have shape \[null,16,16,3\] but got array with shape \[1,20,16,3\]/,
     );
     expect(() => (m.layers[1] as VisionTransformer).apply(bad)).toThrow(
-      /PatchEmbed: expected input of shape \[null, 16, 16, 3\].*got \[1, 20, 16, 3\]/,
+      /VisionTransformer: expected input of shape \[null, 16, 16, 3\].*got \[1, 20, 16, 3\]/,
     );
     const inp = tfl.input({ shape: [16, 16, 1] });
     expect(() => new VisionTransformer({ ...SMALL }).apply(inp)).toThrow(

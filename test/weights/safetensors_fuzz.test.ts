@@ -4,6 +4,7 @@
  * else (no RangeError, TypeError, hang or huge allocation). Plus a writer -> reader property test.
  */
 import { describe, expect, it } from 'vitest';
+import { mulberry32 } from '../../src/random';
 import {
   readSafetensors,
   SAFETENSORS_DTYPE_BYTES,
@@ -13,17 +14,8 @@ import {
   writeSafetensors,
 } from '../../src/weights/safetensors';
 
-/** mulberry32: small seeded PRNG, floats in [0, 1). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The library's seeded PRNG (mulberry32), floats in [0, 1). */
+const prng = mulberry32;
 
 const DTYPES = Object.keys(SAFETENSORS_DTYPE_BYTES) as SafetensorsDtype[];
 
