@@ -15,6 +15,7 @@ import { CompositeLayer } from '../layers/composite';
 import { kaimingNormalFanOut } from '../layers/init';
 import { Linear } from '../layers/linear';
 import { registerLayer, withDefaultName } from '../layers/register';
+import { conv2d } from '../ops/conv';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 
 /** Kaiming-normal fan-out init of torchvision's ResNet convolutions (seeded by the library RNG). */
@@ -24,7 +25,9 @@ function kaimingFanOut() {
 
 /** `[[0,0],[p,p],[p,p],[0,0]]`-style symmetric padding as PyTorch's `padding=p`. */
 function conv(x: tf.Tensor, kernel: LayerVariable, stride: number, pad: number): tf.Tensor4D {
-  return tf.conv2d(x as tf.Tensor4D, kernel.read() as tf.Tensor4D, stride, pad);
+  // src/ops/conv.ts: each backend's fast gradient forms; supplies Conv2DBackpropFilter where the
+  // backend lacks it (wasm), so the model trains there.
+  return conv2d(x, kernel.read(), stride, pad);
 }
 
 /** Configuration of {@link BasicBlock}. */
