@@ -22,6 +22,8 @@ export {
 export { MultiHeadAttention } from './layers/attention';
 export type { AttentionOutput, MultiHeadAttentionArgs } from './layers/attention';
 export { CompositeLayer } from './layers/composite';
+export { HybridEmbed, backboneOutputShape } from './layers/hybrid_embed';
+export type { HybridEmbedArgs } from './layers/hybrid_embed';
 export { LayerNorm } from './layers/layer_norm';
 export type { LayerNormArgs } from './layers/layer_norm';
 export { Linear } from './layers/linear';
@@ -70,6 +72,23 @@ export {
 } from './random';
 export type { RandomState } from './random';
 export { countViTMacs, countViTParams } from './models/param_count';
+export type { CountViTMacsOptions } from './models/param_count';
+export {
+  HYBRID_CONFIG_FIELDS,
+  HYBRID_VIT_PRESETS,
+  HybridVisionTransformer,
+  createHybridViT,
+  getHybridViTPreset,
+  resolveHybridViTConfig,
+} from './models/hybrid';
+export type {
+  HybridBackboneName,
+  HybridViTConfig,
+  HybridViTPreset,
+  HybridViTPresetName,
+  HybridVisionTransformerArgs,
+  ResolvedHybridViTConfig,
+} from './models/hybrid';
 export {
   IMAGENET_NORMALIZATION,
   INCEPTION_NORMALIZATION,
@@ -77,13 +96,30 @@ export {
   getViTPreset,
 } from './models/presets';
 export type { Normalization, ViTPreset, ViTPresetName } from './models/presets';
-export { BasicBlock, ResNet18 } from './models/resnet';
-export type { BasicBlockArgs, ResNet18Args, ResNetStem } from './models/resnet';
+export { BasicBlock, ResNet18, resNetFeatureSize } from './models/resnet';
+export type {
+  BasicBlockArgs,
+  ResNet18Args,
+  ResNetFeatureInfo,
+  ResNetStem,
+} from './models/resnet';
 export {
   VIT_OPTION_DEFAULTS,
   VisionTransformer,
   resolveViTConfig,
 } from './models/vision_transformer';
+export { VIT_CONFIG_FIELDS, VIT_CONFIG_SCHEMA } from './models/vit_config';
+export type { ResolveViTConfigOptions } from './models/vit_config';
+export {
+  LAYER_ARG_KEYS,
+  checkKnownKeys,
+  checkLayerArgs,
+  ownEntry,
+  resolveSchema,
+  serializeSchema,
+  validateField,
+} from './config/schema';
+export type { ConfigSchema, FieldSpec } from './config/schema';
 export type {
   ForwardIntermediatesOptions,
   GlobalPool,
@@ -125,6 +161,7 @@ export {
   CIFAR_RESNET_RULES,
   HF_VIT_RULES,
   IGNORED_KEYS,
+  TIMM_HYBRID_BACKBONE_RULES,
   TIMM_VIT_RULES,
   TORCHVISION_RESNET_RULES,
   TORCHVISION_VIT_RULES,
@@ -236,6 +273,15 @@ export {
 export type { RandomCropOptions, RandomSource } from './train/augment';
 export { mixBatch, sampleBeta, smoothOneHot } from './train/mixup';
 export type { MixedBatch, MixOptions } from './train/mixup';
+export { Trainer, evaluateModel } from './train/trainer';
+export type {
+  EpochResult,
+  EvalResult,
+  TrainerMixOptions,
+  TrainerOptions,
+  TrainerState,
+  TrainProgress,
+} from './train/trainer';
 
 // --- data: dataset decoders, browser-safe (src/data/; file loaders are in vit-ts/node) ---
 export { encodeIdxUint8, parseIdx } from './data/idx';

@@ -51,3 +51,14 @@ export {
   readIdxFile,
 } from './data/node';
 export type { LoadCifar10Options, LoadFashionMnistOptions } from './data/node';
+
+// --- train: checkpoints (crash-safe) and the terminal progress bar ---
+export {
+  CHECKPOINT_MANIFEST,
+  loadCheckpoint,
+  resumeTrainer,
+  saveCheckpoint,
+} from './train/checkpoint_node';
+export type { LoadedCheckpoint } from './train/checkpoint_node';
+export { formatSeconds, terminalProgress } from './train/progress_node';
+export type { TerminalProgress, TerminalProgressOptions } from './train/progress_node';

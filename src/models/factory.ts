@@ -1,5 +1,6 @@
 import type { SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { input, type LayersModel, model } from '@tensorflow/tfjs-layers';
+import { checkKnownKeys, requireConfigObject } from '../config/schema';
 import { ConfigError } from '../errors';
 import { toPair } from '../geometry';
 import { requireSeed, withSeed } from '../random';
@@ -19,17 +20,12 @@ export interface CreateModelOptions {
 const CREATE_MODEL_OPTION_KEYS = ['seed'] as const;
 
 function checkCreateModelOptions(owner: string, options: unknown): CreateModelOptions {
-  if (options == null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new ConfigError(`${owner}: options must be an object, got ${String(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!(CREATE_MODEL_OPTION_KEYS as readonly string[]).includes(key)) {
-      throw new ConfigError(
-        `${owner}: unknown option '${key}'; known options: ${CREATE_MODEL_OPTION_KEYS.join(', ')}`,
-      );
-    }
-  }
-  const o = options as CreateModelOptions;
+  const o = checkKnownKeys(
+    owner,
+    options,
+    CREATE_MODEL_OPTION_KEYS,
+    'option',
+  ) as CreateModelOptions;
   if (o.seed !== undefined) requireSeed(owner, o.seed);
   return o;
 }
@@ -60,7 +56,8 @@ export function createViT(
       `createViT: expected a preset name or a config object, got ${String(presetOrConfig)}`,
     );
   }
-  const config = resolveViTConfig({ ...base, ...overrides });
+  requireConfigObject('createViT', overrides);
+  const config = resolveViTConfig({ ...base, ...overrides }, { owner: 'createViT' });
   // With dynamicImgSize the model takes any image size the patch divides.
   const inp = input({
     shape: config.dynamicImgSize
@@ -95,6 +92,12 @@ export interface CreateResNet18Options {
  * const cifar = createResNet18({ numClasses: 10, stem: 'cifar' }); // 32x32 inputs
  */
 export function createResNet18(options: CreateResNet18Options = {}): LayersModel {
+  checkKnownKeys(
+    'createResNet18',
+    options,
+    ['numClasses', 'stem', 'imgSize', 'inChans', 'seed'],
+    'option',
+  );
   if (options.seed !== undefined) requireSeed('createResNet18', options.seed);
   const stem = options.stem ?? 'imagenet';
   const [h, w] = toPair(

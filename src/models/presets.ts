@@ -1,3 +1,4 @@
+import { ownEntry } from '../config/schema';
 import { ConfigError } from '../errors';
 import type { ViTConfig } from './vision_transformer';
 
@@ -167,7 +168,8 @@ export type ViTPresetName = keyof typeof VIT_PRESETS;
 
 /** Looks up a preset, throwing a {@link ConfigError} that lists the known names. */
 export function getViTPreset(name: string): ViTPreset {
-  const p = (VIT_PRESETS as Record<string, ViTPreset>)[name];
+  // Own properties only: 'toString' or '__proto__' are not presets.
+  const p = ownEntry(VIT_PRESETS as Record<string, ViTPreset>, name);
   if (p == null) {
     throw new ConfigError(
       `unknown ViT preset '${name}'; known presets: ${Object.keys(VIT_PRESETS).join(', ')}`,

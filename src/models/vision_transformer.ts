@@ -2,184 +2,36 @@ import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { input } from '@tensorflow/tfjs-layers';
-import {
-  assertInputShape,
-  ConfigError,
-  InputShapeError,
-  requireDivisible,
-  requireNonNegativeInt,
-  requirePositive,
-  requirePositiveInt,
-  requireRate,
-} from '../errors';
-import { patchGrid, type Size2D, type TokenGeometry, tokenGeometry, toPair } from '../geometry';
+import { serializeSchema } from '../config/schema';
+import { assertInputShape, ConfigError, InputShapeError } from '../errors';
+import { type TokenGeometry, tokenGeometry } from '../geometry';
 import { CompositeLayer } from '../layers/composite';
+import type { HybridEmbed } from '../layers/hybrid_embed';
 import { LayerNorm } from '../layers/layer_norm';
 import { Linear } from '../layers/linear';
 import { dropout } from '../layers/ops';
 import { PatchEmbed } from '../layers/patch_embed';
-import { type PosEmbedKind, requirePosEmbedKind } from '../layers/pos_embed';
 import { registerLayer, withDefaultName } from '../layers/register';
 import { TransformerBlock } from '../layers/transformer_block';
 import { ViTEmbedding } from '../layers/vit_embedding';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
+import {
+  type ResolvedViTConfig,
+  resolveViTConfig,
+  VIT_CONFIG_SCHEMA,
+  type ViTConfig,
+} from './vit_config';
 
-/** How the token sequence is pooled into one vector before the head. */
-export type GlobalPool = 'token' | 'avg';
-
-/** Architecture options of a Vision Transformer (timm's `VisionTransformer` arguments). */
-export interface ViTConfig {
-  /** Input image size, square or `[height, width]`. Default 224. */
-  imgSize?: Size2D;
-  /** Patch size, square or `[height, width]`. Default 16. */
-  patchSize?: Size2D;
-  /** Input channels. Default 3. */
-  inChans?: number;
-  /** Classes of the head; 0 = no head (the layer outputs pooled features). Default 1000. */
-  numClasses?: number;
-  /** Pooling: `'token'` (class token, timm default) or `'avg'` (mean of patch tokens, then `fc_norm`). */
-  globalPool?: GlobalPool;
-  /** Token width D. Default 768. */
-  embedDim?: number;
-  /** Number of transformer blocks. Default 12. */
-  depth?: number;
-  /** Attention heads per block. Default 12. */
-  numHeads?: number;
-  /** MLP hidden width as a multiple of D. Default 4. */
-  mlpRatio?: number;
-  /** Bias on the qkv projections. Default true. */
-  qkvBias?: boolean;
-  /** Prepend a class token. Default true (required for `globalPool: 'token'`). */
-  classToken?: boolean;
-  /** Learned register tokens after the class token. Default 0. */
-  numRegTokens?: number;
-  /** Dropout on embeddings (`pos_drop`) and before the head. Default 0. */
-  dropRate?: number;
-  /** Dropout after attention / MLP projections. Default 0. */
-  projDropRate?: number;
-  /** Dropout on attention probabilities. Default 0. */
-  attnDropRate?: number;
-  /** Stochastic depth, rising linearly from 0 to this rate over the blocks. Default 0. */
-  dropPathRate?: number;
-  /** LayerScale init value; null = off. Default null. */
-  initValues?: number | null;
-  /** LayerNorm epsilon everywhere (timm 1e-6, HF 1e-12). Default 1e-6. */
-  normEps?: number;
-  /**
-   * Position embedding: `'learned'` 1-D table (default, timm), `'learned2d'` row + column
-   * tables, `'sincos'` MAE's fixed 2-D sin-cos table, `'none'`. See {@link PosEmbedKind}.
-   */
-  posEmbed?: PosEmbedKind;
-  /**
-   * DeiT: a distillation token after the class token and a second head `head_dist` on it
-   * (timm `VisionTransformerDistilled`). `call` returns the mean of both heads' logits, as timm
-   * at inference; {@link VisionTransformer.forwardDistillation} returns both. Default false.
-   */
-  distilled?: boolean;
-  /** LayerNorm over the head dimension of q and k in every block (timm `qk_norm`). Default false. */
-  qkNorm?: boolean;
-  /**
-   * Accept every image size the patch size divides, resampling the position embedding to the
-   * input's patch grid at call time (bicubic, antialiased; timm `dynamic_img_size`). The model
-   * is built for `imgSize`; its weights do not change. Default false.
-   */
-  dynamicImgSize?: boolean;
-}
-
-/**
- * The config fields of the ViT options (position embedding kind, DeiT distillation, qk-norm,
- * dynamic image size), with their defaults. One list, read by validation and `getConfig`.
- */
-export const VIT_OPTION_DEFAULTS = {
-  posEmbed: 'learned' as PosEmbedKind,
-  distilled: false,
-  qkNorm: false,
-  dynamicImgSize: false,
-} as const;
-
-function requireBoolean(owner: string, name: string, value: unknown): boolean {
-  if (typeof value !== 'boolean') {
-    throw new ConfigError(`${owner}: ${name} must be true or false, got ${JSON.stringify(value)}`);
-  }
-  return value;
-}
+export type { GlobalPool, ResolvedViTConfig, ViTConfig } from './vit_config';
+export {
+  resolveViTConfig,
+  VIT_CONFIG_FIELDS,
+  VIT_CONFIG_SCHEMA,
+  VIT_OPTION_DEFAULTS,
+} from './vit_config';
 
 /** Configuration of the {@link VisionTransformer} layer: the architecture plus layer args. */
 export interface VisionTransformerArgs extends ViTConfig, LayerArgs {}
-
-/** Fully resolved {@link ViTConfig}, every field set. */
-export type ResolvedViTConfig = Required<
-  Omit<ViTConfig, 'imgSize' | 'patchSize' | 'initValues'>
-> & {
-  imgSize: [number, number];
-  patchSize: [number, number];
-  initValues: number | null;
-};
-
-/**
- * Fills defaults and validates a ViT config, throwing a {@link ConfigError} that names the bad
- * field. Pure: allocates no tensors.
- */
-export function resolveViTConfig(config: ViTConfig = {}): ResolvedViTConfig {
-  const o = 'VisionTransformer';
-  if (config == null || typeof config !== 'object') {
-    throw new ConfigError(`${o}: config must be an object, got ${String(config)}`);
-  }
-  const imgSize = toPair(o, 'imgSize', config.imgSize ?? 224);
-  const patchSize = toPair(o, 'patchSize', config.patchSize ?? 16);
-  patchGrid(o, imgSize, patchSize);
-  const embedDim = requirePositiveInt(o, 'embedDim', config.embedDim ?? 768);
-  const numHeads = requirePositiveInt(o, 'numHeads', config.numHeads ?? 12);
-  requireDivisible(o, 'embedDim', embedDim, 'numHeads', numHeads);
-  const globalPool = config.globalPool ?? 'token';
-  if (globalPool !== 'token' && globalPool !== 'avg') {
-    throw new ConfigError(`${o}: globalPool must be 'token' or 'avg', got '${String(globalPool)}'`);
-  }
-  const classToken = config.classToken ?? true;
-  if (globalPool === 'token' && !classToken) {
-    throw new ConfigError(
-      `${o}: globalPool 'token' needs classToken: true (got classToken: false); use globalPool 'avg'`,
-    );
-  }
-  const posEmbed = requirePosEmbedKind(o, config.posEmbed ?? VIT_OPTION_DEFAULTS.posEmbed);
-  const distilled = requireBoolean(o, 'distilled', config.distilled ?? false);
-  const numRegTokens = requireNonNegativeInt(o, 'numRegTokens', config.numRegTokens ?? 0);
-  if (distilled && (!classToken || globalPool !== 'token' || numRegTokens > 0)) {
-    throw new ConfigError(
-      `${o}: distilled: true needs classToken: true, globalPool: 'token' and numRegTokens: 0 (DeiT), got classToken: ${classToken}, globalPool: '${globalPool}', numRegTokens: ${numRegTokens}`,
-    );
-  }
-  if (posEmbed === 'sincos' && embedDim % 4 !== 0) {
-    throw new ConfigError(
-      `${o}: posEmbed 'sincos' needs embedDim divisible by 4, got embedDim ${embedDim}`,
-    );
-  }
-  return {
-    imgSize,
-    patchSize,
-    inChans: requirePositiveInt(o, 'inChans', config.inChans ?? 3),
-    numClasses: requireNonNegativeInt(o, 'numClasses', config.numClasses ?? 1000),
-    globalPool,
-    embedDim,
-    depth: requirePositiveInt(o, 'depth', config.depth ?? 12),
-    numHeads,
-    mlpRatio: requirePositive(o, 'mlpRatio', config.mlpRatio ?? 4),
-    qkvBias: config.qkvBias ?? true,
-    classToken,
-    numRegTokens,
-    dropRate: requireRate(o, 'dropRate', config.dropRate ?? 0),
-    projDropRate: requireRate(o, 'projDropRate', config.projDropRate ?? 0),
-    attnDropRate: requireRate(o, 'attnDropRate', config.attnDropRate ?? 0),
-    dropPathRate: requireRate(o, 'dropPathRate', config.dropPathRate ?? 0),
-    initValues:
-      config.initValues == null ? null : requirePositive(o, 'initValues', config.initValues),
-    normEps: requirePositive(o, 'normEps', config.normEps ?? 1e-6),
-    posEmbed,
-    distilled,
-    qkNorm: requireBoolean(o, 'qkNorm', config.qkNorm ?? false),
-    dynamicImgSize: requireBoolean(o, 'dynamicImgSize', config.dynamicImgSize ?? false),
-  };
-}
 
 /** Output of {@link VisionTransformer.forwardWithAttention}. */
 export interface ViTAttentionOutput {
@@ -190,28 +42,6 @@ export interface ViTAttentionOutput {
   /** Indices of the blocks in `attentions`. */
   blocks: number[];
 }
-
-const LAYER_KEYS = [
-  'imgSize',
-  'patchSize',
-  'inChans',
-  'numClasses',
-  'globalPool',
-  'embedDim',
-  'depth',
-  'numHeads',
-  'mlpRatio',
-  'qkvBias',
-  'classToken',
-  'numRegTokens',
-  'dropRate',
-  'projDropRate',
-  'attnDropRate',
-  'dropPathRate',
-  'initValues',
-  'normEps',
-  ...(Object.keys(VIT_OPTION_DEFAULTS) as Array<keyof typeof VIT_OPTION_DEFAULTS>),
-] as const;
 
 /** Options of {@link VisionTransformer.forwardIntermediates}. */
 export interface ForwardIntermediatesOptions {
@@ -265,10 +95,11 @@ export interface ViTDistillationOutput {
  */
 export class VisionTransformer extends CompositeLayer {
   /** @nocollapse */
-  static readonly className = 'VitTs>VisionTransformer';
+  static readonly className: string = 'VitTs>VisionTransformer';
   /** The resolved architecture. */
   readonly config: ResolvedViTConfig;
-  patchEmbed!: PatchEmbed;
+  /** The token maker: a {@link PatchEmbed}, or a {@link HybridEmbed} in a hybrid ViT. */
+  patchEmbed!: PatchEmbed | HybridEmbed;
   embed!: ViTEmbedding;
   blocks: TransformerBlock[] = [];
   norm!: LayerNorm;
@@ -278,7 +109,7 @@ export class VisionTransformer extends CompositeLayer {
 
   constructor(args: VisionTransformerArgs = {}) {
     super(withDefaultName(args, 'vision_transformer'));
-    this.config = resolveViTConfig(args);
+    this.config = resolveViTConfig(args, { allowLayerArgs: true });
   }
 
   /** Grid, prefix tokens and sequence length of this ViT (see {@link tokenGeometry}). */
@@ -307,14 +138,7 @@ export class VisionTransformer extends CompositeLayer {
   override build(inputShape: Shape | Shape[]): void {
     const c = this.config;
     const shape = inputShape as Array<number | null>;
-    this.patchEmbed = new PatchEmbed({
-      name: 'patch_embed',
-      imgSize: c.imgSize,
-      patchSize: c.patchSize,
-      inChans: c.inChans,
-      embedDim: c.embedDim,
-      dynamicImgSize: c.dynamicImgSize,
-    });
+    this.patchEmbed = this.createPatchEmbed();
     this.buildChild(this.patchEmbed, shape);
     this.embed = new ViTEmbedding({
       name: 'embed',
@@ -369,6 +193,22 @@ export class VisionTransformer extends CompositeLayer {
       }
     }
     this.built = true;
+  }
+
+  /**
+   * The layer that turns images into patch tokens, named `patch_embed`. Called once from
+   * `build`; a hybrid ViT overrides it to put a CNN in front (see `HybridVisionTransformer`).
+   */
+  protected createPatchEmbed(): PatchEmbed | HybridEmbed {
+    const c = this.config;
+    return new PatchEmbed({
+      name: 'patch_embed',
+      imgSize: c.imgSize,
+      patchSize: c.patchSize,
+      inChans: c.inChans,
+      embedDim: c.embedDim,
+      dynamicImgSize: c.dynamicImgSize,
+    });
   }
 
   /** Builds symbolically if needed: no tensors are created (an eager warm-up would leak). */
@@ -588,12 +428,11 @@ export class VisionTransformer extends CompositeLayer {
   }
 
   override getConfig(): serialization.ConfigDict {
-    const out: serialization.ConfigDict = { ...super.getConfig() };
-    for (const key of LAYER_KEYS) {
-      const v = this.config[key];
-      out[key] = Array.isArray(v) ? [...v] : v;
-    }
-    return out;
+    // Every schema field, so a new field cannot be left out of saved JSON.
+    return {
+      ...super.getConfig(),
+      ...(serializeSchema(VIT_CONFIG_SCHEMA, this.config) as serialization.ConfigDict),
+    };
   }
 }
 registerLayer(VisionTransformer);
