@@ -113,7 +113,7 @@ describeBackends('hybrid config validation', () => {
       /backboneStages must be an integer >= 1 and <= 4, got 5/,
     );
     // A plain ViT never silently ignores hybrid fields.
-    expect(() => createViT({ ...base, backbone: 'resnet18' } as never)).toThrow(
+    expect(() => createViT({ imgSize: 32, patchSize: 4, backbone: 'resnet18' } as never)).toThrow(
       /unknown config field 'backbone'/,
     );
     expect(bad({ dynamicImgSize: true })).toThrow(
