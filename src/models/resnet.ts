@@ -193,7 +193,10 @@ const STAGES: Array<[number, number]> = [
  * ResNet-18 as one layer: stem, four stages of two {@link BasicBlock}s (64, 128, 256, 512
  * channels), global average pooling and the `fc` head. Input NHWC images of any size >= 32 px
  * (CIFAR stem: any size). Weight names follow torchvision: `conv1/kernel`, `bn1/*`,
- * `layer{1-4}/{0,1}/...`, `fc/kernel`, `fc/bias`.
+ * `layer{1-4}/{0,1}/...`, `fc/kernel`, `fc/bias`. With `featuresOnly` it is a feature extractor
+ * (timm's `features_only`): it outputs the stage maps chosen by `outIndices` (NHWC, strides 4,
+ * 8, 16, 32 with the ImageNet stem) and builds no stage after the last one: the backbone of a
+ * hybrid ViT (see `HybridEmbed`, `createHybridViT`).
  */
 export class ResNet18 extends CompositeLayer {
   /** @nocollapse */

@@ -14,6 +14,7 @@ import {
   countViTMacs,
   countViTParams,
   createHybridViT,
+  createViT,
   exportWeights,
   HYBRID_VIT_PRESETS,
   HybridEmbed,
@@ -110,6 +111,10 @@ describeBackends('hybrid config validation', () => {
     expect(bad({ pachSize: 2, hybrid: {} })).toThrow(/unknown config field 'pachSize'/);
     expect(bad({ backboneStages: 5 })).toThrow(
       /backboneStages must be an integer >= 1 and <= 4, got 5/,
+    );
+    // A plain ViT never silently ignores hybrid fields.
+    expect(() => createViT({ imgSize: 32, patchSize: 4, backbone: 'resnet18' } as never)).toThrow(
+      /unknown config field 'backbone'/,
     );
     expect(bad({ dynamicImgSize: true })).toThrow(
       /dynamicImgSize is not supported by hybrid models/,
