@@ -24,9 +24,11 @@ import {
   loadPretrained,
   ResNet18,
   resNetFeatureSize,
+  vitConfigFromCheckpoint,
 } from '../../src/index';
 import { describeBackends, maxAbsDiff } from '../helpers/backends';
 import { randomizeWeights } from '../helpers/weights';
+import { COMMITTED_PARITY_DIR, fixture, fixtureWeights } from '../weights/fixtures';
 
 interface TorchCount {
   name: string;
@@ -369,6 +371,34 @@ describeBackends('HybridEmbed and HybridVisionTransformer', () => {
         Array.from(snapshot[i] as Float32Array),
       );
     });
+    // The architecture read back from the checkpoint builds the same model.
+    expect(vitConfigFromCheckpoint(bytes, { from: 'timm' })).toEqual({
+      backbone: 'resnet18',
+      backboneStages: 1,
+      stem: 'cifar',
+      imgSize: 8,
+      patchSize: 1,
+      inChans: 3,
+      embedDim: 8,
+      depth: 1,
+      numHeads: 2,
+      mlpRatio: 4,
+      qkvBias: true,
+      classToken: true,
+      numRegTokens: 0,
+      numClasses: 2,
+      globalPool: 'token',
+      normEps: 1e-6,
+    });
+    for (const name of ['timm_hybrid_r18', 'timm_hybrid_r18_cifar']) {
+      const e = fixture(name, COMMITTED_PARITY_DIR);
+      const cfg = vitConfigFromCheckpoint(fixtureWeights(e, COMMITTED_PARITY_DIR), {
+        from: 'timm',
+        numHeads: e.config.numHeads,
+      });
+      expect(cfg, name).toMatchObject(e.config);
+      expect(countViTParams(cfg), name).toBe(countViTParams(e.config));
+    }
     expect(() => exportWeights(m, { to: 'torchvision' })).toThrow(
       /cannot be written in the 'torchvision' layout.*patch_embed\/backbone\/conv1\/kernel/,
     );
