@@ -232,6 +232,22 @@ describeBackends('HybridEmbed and HybridVisionTransformer', () => {
       expect(embed.weights.length).toBe(2 + cnn.weights.length);
       tf.dispose([x, tokens, y, ref]);
     }
+    // A single tf.layers layer as the backbone, rebuilt from its config.
+    const single = new HybridEmbed({
+      backbone: tfl.layers.conv2d({ filters: 4, kernelSize: 4, strides: 4 }),
+      imgSize: 16,
+      embedDim: 3,
+    });
+    const img = tf.randomNormal([1, 16, 16, 3], 0, 1, 'float32', 12);
+    const t1 = single.apply(img) as tf.Tensor;
+    expect(t1.shape).toEqual([1, 16, 3]);
+    const copy = HybridEmbed.fromConfig(HybridEmbed, single.getConfig()) as HybridEmbed;
+    copy.apply(img);
+    copy.setWeights(single.getWeights());
+    const t2 = copy.apply(img) as tf.Tensor;
+    expect(maxAbsDiff(t1, t2)).toBe(0);
+    expect(copy.backbone.getClassName()).toBe('Conv2D');
+    tf.dispose([img, t1, t2]);
     expect(() => new HybridEmbed({ backbone: cnn, imgSize: 16, patchSize: 3 })).toThrow(
       /feature map \[4, 4\].*divisible by patchSize \[3, 3\]/,
     );
