@@ -3,6 +3,7 @@ import { expect, it } from 'vitest';
 import { ensureGradientKernels } from '../../src/backends/conv_grad';
 import { InputShapeError } from '../../src/errors';
 import { conv2d, convInputGrad, fastConv2d } from '../../src/ops/conv';
+import { batchNormTrain } from '../../src/ops/norm';
 import { describeBackends, seededValues } from '../helpers/backends';
 
 function relMax(a: tf.Tensor, b: tf.Tensor): number {
@@ -79,5 +80,34 @@ describeBackends('conv2d with fast-form gradients', () => {
     );
     expect(() => conv2d(x, kernel, 0, 1)).toThrow(/stride must be a positive integer/);
     tf.dispose([x, kernel]);
+  });
+});
+
+describeBackends('batchNormTrain', () => {
+  it('value and gradients equal tf.grads of tf.batchNorm with tf.moments (odd shape), no leaks', () => {
+    const before = tf.memory().numTensors;
+    const x = seeded([3, 5, 7, 6], 41);
+    const gamma = tf.tensor1d(Array.from(seededValues(6, 42)).map((v) => v + 1));
+    const beta = tf.tensor1d(seededValues(6, 43));
+    const dy = seeded([3, 5, 7, 6], 44);
+    const plain = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(a, [0, 1, 2]);
+      return tf.mul(tf.batchNorm(a, mean, variance, b, g, 1e-5), dy);
+    };
+    const fast = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const { mean, variance } = tf.moments(a, [0, 1, 2]);
+      return tf.mul(batchNormTrain(a, mean, variance, g, b, 1e-5), dy);
+    };
+    const ref = tf.grads(plain)([x, gamma, beta]);
+    const got = tf.grads(fast)([x, gamma, beta]);
+    for (let i = 0; i < 3; i++) {
+      expect(got[i].shape).toEqual(ref[i].shape);
+      expect(relMax(got[i], ref[i])).toBeLessThan(1e-5);
+    }
+    const yRef = tf.tidy(() => plain(x, gamma, beta));
+    const y = tf.tidy(() => fast(x, gamma, beta));
+    expect(relMax(y, yRef)).toBe(0);
+    tf.dispose([x, gamma, beta, dy, ...ref, ...got, y, yRef]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
