@@ -1,5 +1,6 @@
 import { tokenGeometry } from '../geometry';
-import { resolveViTConfig, type ViTConfig } from './vision_transformer';
+import { checkModelSize } from './limits';
+import { type ResolvedViTConfig, resolveViTConfig, type ViTConfig } from './vit_config';
 
 /**
  * Parameter count of a Vision Transformer computed from its config alone (no tensors), so that
@@ -54,4 +55,23 @@ export function countViTMacs(config: ViTConfig): number {
   const block = n * d * 3 * d + 2 * n * n * d + n * d * d + 2 * n * d * hidden;
   const heads = c.distilled ? 2 : 1;
   return patchEmbed + c.depth * block + (c.numClasses > 0 ? heads * d * c.numClasses : 0);
+}
+
+/**
+ * Elements of the largest activation tensor of one image: the attention probabilities
+ * `numHeads x N x N` or the MLP hidden layer `N x hidden` (N tokens).
+ */
+export function countViTActivations(config: ViTConfig): number {
+  const c = resolveViTConfig(config);
+  const { numTokens: n } = tokenGeometry('countViTActivations', { ...c, distToken: c.distilled });
+  const hidden = Math.floor(c.embedDim * c.mlpRatio);
+  return Math.max(c.numHeads * n * n, n * hidden, n * 3 * c.embedDim);
+}
+
+/**
+ * Refuses a resolved ViT config whose parameter or activation count exceeds the size limits in
+ * force (`setSizeLimits`, or the `maxParams` option of `createViT` / `loadModel`). Pure.
+ */
+export function checkViTSize(owner: string, config: ResolvedViTConfig): void {
+  checkModelSize(owner, countViTParams(config), countViTActivations(config));
 }

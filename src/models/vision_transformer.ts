@@ -14,6 +14,7 @@ import { registerLayer, withDefaultName } from '../layers/register';
 import { TransformerBlock } from '../layers/transformer_block';
 import { ViTEmbedding } from '../layers/vit_embedding';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
+import { checkViTSize } from './param_count';
 import {
   type ResolvedViTConfig,
   resolveViTConfig,
@@ -108,6 +109,8 @@ export class VisionTransformer extends CompositeLayer {
   constructor(args: VisionTransformerArgs = {}) {
     super(withDefaultName(args, 'vision_transformer'));
     this.config = resolveViTConfig(args, { allowLayerArgs: true });
+    // Before any weight exists: a config (or a model.json) asking for 1e21 parameters is refused.
+    checkViTSize('VisionTransformer', this.config);
   }
 
   /** Grid, prefix tokens and sequence length of this ViT (see {@link tokenGeometry}). */
