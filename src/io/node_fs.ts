@@ -25,6 +25,7 @@ import { getSizeLimits, withSizeLimits } from '../models/limits';
 import { commitVersioned } from './atomic';
 import { quantizeWeights, type WeightQuantization } from './quantize';
 import { readRegularFile, regularFileSize, resolveInside } from './safe_read';
+import { checkTopology } from './topology_check';
 
 const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
@@ -260,6 +261,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     throw new ModelFileError(`loadModel: ${jsonPath} is not valid JSON: ${(e as Error).message}`);
   }
   const groups = parseManifest(jsonPath, json);
+  checkTopology(jsonPath, json['modelTopology']);
 
   // Every path, size and byte count is checked before any tensor exists.
   const specs: tf.io.WeightsManifestEntry[] = [];
