@@ -22,6 +22,8 @@ export {
 export { MultiHeadAttention } from './layers/attention';
 export type { AttentionOutput, MultiHeadAttentionArgs } from './layers/attention';
 export { CompositeLayer } from './layers/composite';
+export { HybridEmbed, backboneOutputShape } from './layers/hybrid_embed';
+export type { HybridEmbedArgs } from './layers/hybrid_embed';
 export { LayerNorm } from './layers/layer_norm';
 export type { LayerNormArgs } from './layers/layer_norm';
 export { Linear } from './layers/linear';
@@ -70,6 +72,23 @@ export {
 } from './random';
 export type { RandomState } from './random';
 export { countViTMacs, countViTParams } from './models/param_count';
+export type { CountViTMacsOptions } from './models/param_count';
+export {
+  HYBRID_CONFIG_FIELDS,
+  HYBRID_VIT_PRESETS,
+  HybridVisionTransformer,
+  createHybridViT,
+  getHybridViTPreset,
+  resolveHybridViTConfig,
+} from './models/hybrid';
+export type {
+  HybridBackboneName,
+  HybridViTConfig,
+  HybridViTPreset,
+  HybridViTPresetName,
+  HybridVisionTransformerArgs,
+  ResolvedHybridViTConfig,
+} from './models/hybrid';
 export {
   IMAGENET_NORMALIZATION,
   INCEPTION_NORMALIZATION,
@@ -77,8 +96,13 @@ export {
   getViTPreset,
 } from './models/presets';
 export type { Normalization, ViTPreset, ViTPresetName } from './models/presets';
-export { BasicBlock, ResNet18 } from './models/resnet';
-export type { BasicBlockArgs, ResNet18Args, ResNetStem } from './models/resnet';
+export { BasicBlock, ResNet18, resNetFeatureSize } from './models/resnet';
+export type {
+  BasicBlockArgs,
+  ResNet18Args,
+  ResNetFeatureInfo,
+  ResNetStem,
+} from './models/resnet';
 export {
   VIT_OPTION_DEFAULTS,
   VisionTransformer,
@@ -137,6 +161,7 @@ export {
   CIFAR_RESNET_RULES,
   HF_VIT_RULES,
   IGNORED_KEYS,
+  TIMM_HYBRID_BACKBONE_RULES,
   TIMM_VIT_RULES,
   TORCHVISION_RESNET_RULES,
   TORCHVISION_VIT_RULES,

@@ -1,4 +1,5 @@
 import { MultiHeadAttention } from './layers/attention';
+import { HybridEmbed } from './layers/hybrid_embed';
 import { LayerNorm } from './layers/layer_norm';
 import { Linear } from './layers/linear';
 import { MLP } from './layers/mlp';
@@ -6,6 +7,7 @@ import { PatchEmbed } from './layers/patch_embed';
 import { registerLayer } from './layers/register';
 import { TransformerBlock } from './layers/transformer_block';
 import { ViTEmbedding } from './layers/vit_embedding';
+import { HybridVisionTransformer } from './models/hybrid';
 import { BasicBlock, ResNet18 } from './models/resnet';
 import { VisionTransformer } from './models/vision_transformer';
 import { AdamW } from './train/optimizers';
@@ -37,6 +39,8 @@ export function registerVitTsLayers(): string[] {
     VisionTransformer,
     BasicBlock,
     ResNet18,
+    HybridEmbed,
+    HybridVisionTransformer,
   ];
   // Registration is idempotent: the registry maps a class name to its class.
   for (const cls of classes) registerLayer(cls);

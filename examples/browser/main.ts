@@ -22,6 +22,12 @@ import modelJson from '../mnist/model/model.json';
 import weightsUrl from '../mnist/model/weights.bin?url';
 import samplesDoc from '../mnist/samples.json';
 import { attachDrawing, drawingToInput, INPUT_SIZE } from './drawing';
+import {
+  configureWasmPaths,
+  getThreadsCount,
+  liftWasmThreadCap,
+  setThreadsCount,
+} from './wasm_setup';
 
 interface Sample {
   label: number;
@@ -69,9 +75,21 @@ function setStatus(text: string, error = false): void {
   statusEl.classList.toggle('error', error);
 }
 
+/**
+ * Backend order: an explicit `?backend=` first; then, in a cross-origin-isolated page (the Vite
+ * dev server and preview send COOP/COEP), tfjs' threaded SIMD wasm on every logical core, which
+ * beats webgl for a model this small; otherwise webgl, then single-threaded wasm, then cpu.
+ */
 async function pickBackend(): Promise<string> {
   const wanted = new URLSearchParams(location.search).get('backend');
-  for (const name of [wanted, 'webgl', 'cpu']) {
+  configureWasmPaths();
+  if (self.crossOriginIsolated) {
+    const logicalCores = navigator.hardwareConcurrency;
+    liftWasmThreadCap();
+    setThreadsCount(logicalCores);
+  }
+  const order = self.crossOriginIsolated ? ['wasm', 'webgl', 'cpu'] : ['webgl', 'wasm', 'cpu'];
+  for (const name of [wanted, ...order]) {
     if (name == null) continue;
     try {
       if (await tf.setBackend(name)) {
@@ -289,7 +307,8 @@ async function main(): Promise<void> {
   const [gh, gw] = vit.gridSize;
   setStatus(
     `Model loaded in ${(performance.now() - t0).toFixed(0)} ms: ${model.countParams().toLocaleString('en')} parameters, ` +
-      `${depth} blocks, ${vit.config.numHeads} heads, ${gh}x${gw} patches; backend ${backend}.`,
+      `${depth} blocks, ${vit.config.numHeads} heads, ${gh}x${gw} patches; backend ${backend}` +
+      `${backend === 'wasm' ? ` (${getThreadsCount()} thread${getThreadsCount() === 1 ? '' : 's'})` : ''}.`,
   );
   document.body.dataset['backend'] = backend;
   buildStrip();

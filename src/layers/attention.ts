@@ -9,7 +9,7 @@ import {
   requirePositiveInt,
   requireRate,
 } from '../errors';
-import { batchMatMul } from '../ops/matmul';
+import { batchMatMul, splitLastAxis } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { ones, timmNormal, zeros } from './init';
 import { readWeight } from './layer_utils';
@@ -134,11 +134,9 @@ export class MultiHeadAttention extends layers.Layer {
     // [B, N, 3D] -> three [B, N, D] parts -> per head [B*H, N, hd]. Rank-3 batched products keep
     // clear of tfjs' broken broadcasting matMul gradients; batchMatMul picks each backend's fast
     // form (on wasm a depthwise convolution, forward and backward).
-    let [q, k, v] = tf
-      .split(qkv, 3, -1)
-      .map((t) =>
-        tf.reshape(tf.transpose(tf.reshape(t, [b, n, h, hd]), [0, 2, 1, 3]), [b * h, n, hd]),
-      );
+    let [q, k, v] = splitLastAxis(qkv, 3).map((t) =>
+      tf.reshape(tf.transpose(tf.reshape(t, [b, n, h, hd]), [0, 2, 1, 3]), [b * h, n, hd]),
+    );
     if (this.qkNorm) {
       // timm qk_norm: LayerNorm over the head dimension, before the scale.
       const [qg, qb, kg, kb] = this.qkNormW.map((w) => w.read());

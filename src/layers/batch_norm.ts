@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable, layers } from '@tensorflow/tfjs-layers';
+import { productForm } from '../ops/matmul';
+import { batchNormTrain } from '../ops/norm';
 import { addWeightTo } from '../tfjs_types';
 import { ones, zeros } from './init';
 
@@ -65,5 +67,9 @@ export function batchNorm(x: tf.Tensor, w: BatchNormWeights, training: boolean):
     w.movingMean.write(tf.add(tf.mul(w.movingMean.read(), 1 - m), tf.mul(mean, m)));
     w.movingVariance.write(tf.add(tf.mul(w.movingVariance.read(), 1 - m), tf.mul(unbiased, m)));
   });
+  // On wasm, an analytic gradient instead of tfjs' (whose Tile is slow there); same forward.
+  if (productForm() === 'fast') {
+    return batchNormTrain(x, mean, variance, w.gamma.read(), w.beta.read(), BN_EPSILON);
+  }
   return tf.batchNorm(x, mean, variance, w.beta.read(), w.gamma.read(), BN_EPSILON);
 }

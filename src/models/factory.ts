@@ -5,10 +5,10 @@ import { ConfigError } from '../errors';
 import { toPair } from '../geometry';
 import { requireSeed, withSeed } from '../random';
 import { withSizeLimits } from './limits';
-import { checkViTSize } from './param_count';
 import { getViTPreset } from './presets';
 import { ResNet18, type ResNetStem } from './resnet';
 import { resolveViTConfig, VisionTransformer, type ViTConfig } from './vision_transformer';
+import { checkViTSize } from './vit_size';
 
 /** Build options shared by the model factories ({@link createViT}, {@link createResNet18}). */
 export interface CreateModelOptions {

@@ -83,7 +83,7 @@ export function checkModelSize(owner: string, params: number, activations: numbe
   const { maxParams, maxActivations } = current;
   if (!(params <= maxParams)) {
     throw new ConfigError(
-      `${owner}: the config has ${formatCount(params)} parameters, above maxParams ${formatCount(maxParams)}; ` +
+      `${owner}: the config has at least ${formatCount(params)} parameters, above maxParams ${formatCount(maxParams)}; ` +
         'pass { maxParams } (or call setSizeLimits) to allow it',
     );
   }

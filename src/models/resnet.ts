@@ -15,6 +15,7 @@ import { CompositeLayer } from '../layers/composite';
 import { kaimingNormalFanOut } from '../layers/init';
 import { Linear } from '../layers/linear';
 import { registerLayer, withDefaultName } from '../layers/register';
+import { conv2d } from '../ops/conv';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 
 /** Kaiming-normal fan-out init of torchvision's ResNet convolutions (seeded by the library RNG). */
@@ -24,7 +25,9 @@ function kaimingFanOut() {
 
 /** `[[0,0],[p,p],[p,p],[0,0]]`-style symmetric padding as PyTorch's `padding=p`. */
 function conv(x: tf.Tensor, kernel: LayerVariable, stride: number, pad: number): tf.Tensor4D {
-  return tf.conv2d(x as tf.Tensor4D, kernel.read() as tf.Tensor4D, stride, pad);
+  // src/ops/conv.ts: each backend's fast gradient forms; supplies Conv2DBackpropFilter where the
+  // backend lacks it (wasm), so the model trains there.
+  return conv2d(x, kernel.read(), stride, pad);
 }
 
 /** Configuration of {@link BasicBlock}. */
@@ -151,6 +154,32 @@ export interface ResNet18Args extends LayerArgs {
   stem?: ResNetStem;
   /** Input channels. Default 3. */
   inChans?: number;
+  /**
+   * Feature extractor (timm's `features_only=True`): no pooling and no `fc`; the layer outputs
+   * the feature maps chosen by {@link ResNet18Args.outIndices}, and stages after the last chosen
+   * one are not built (no weights). Default false.
+   */
+  featuresOnly?: boolean;
+  /**
+   * With `featuresOnly`: which feature maps to output, numbered as timm's `feature_info`:
+   * 0 = stem (after `bn1` + ReLU, 64 channels, stride 2; stride 1 with the CIFAR stem),
+   * 1..4 = `layer1`..`layer4` (64, 128, 256, 512 channels; strides 4, 8, 16, 32 with the
+   * ImageNet stem, 1, 2, 4, 8 with the CIFAR stem). One index = one NHWC tensor, several = a
+   * list in increasing order. Default `[1, 2, 3, 4]`.
+   */
+  outIndices?: number[];
+}
+
+/** One feature map a {@link ResNet18} feature extractor can output (timm's `feature_info`). */
+export interface ResNetFeatureInfo {
+  /** Index for {@link ResNet18Args.outIndices}. */
+  index: number;
+  /** torchvision module whose output it is (`act1`, `layer1` .. `layer4`). */
+  module: string;
+  /** Channels. */
+  numChs: number;
+  /** Total stride relative to the input image. */
+  reduction: number;
 }
 
 const STAGES: Array<[number, number]> = [
@@ -164,7 +193,10 @@ const STAGES: Array<[number, number]> = [
  * ResNet-18 as one layer: stem, four stages of two {@link BasicBlock}s (64, 128, 256, 512
  * channels), global average pooling and the `fc` head. Input NHWC images of any size >= 32 px
  * (CIFAR stem: any size). Weight names follow torchvision: `conv1/kernel`, `bn1/*`,
- * `layer{1-4}/{0,1}/...`, `fc/kernel`, `fc/bias`.
+ * `layer{1-4}/{0,1}/...`, `fc/kernel`, `fc/bias`. With `featuresOnly` it is a feature extractor
+ * (timm's `features_only`): it outputs the stage maps chosen by `outIndices` (NHWC, strides 4,
+ * 8, 16, 32 with the ImageNet stem) and builds no stage after the last one: the backbone of a
+ * hybrid ViT (see `HybridEmbed`, `createHybridViT`).
  */
 export class ResNet18 extends CompositeLayer {
   /** @nocollapse */
@@ -175,6 +207,10 @@ export class ResNet18 extends CompositeLayer {
   /** The eight basic blocks, `layer1/0` ... `layer4/1`. */
   blocks: BasicBlock[] = [];
   fc: Linear | null = null;
+  /** Whether the layer is a feature extractor (see {@link ResNet18Args.featuresOnly}). */
+  readonly featuresOnly: boolean;
+  /** Feature maps output by a feature extractor, increasing; empty for a classifier. */
+  readonly outIndices: number[];
   private conv1?: LayerVariable;
   private bn1?: BatchNormWeights;
 
@@ -187,6 +223,41 @@ export class ResNet18 extends CompositeLayer {
     }
     this.stem = stem;
     this.inChans = requirePositiveInt('ResNet18', 'inChans', args.inChans ?? 3);
+    this.featuresOnly = args.featuresOnly ?? false;
+    if (typeof this.featuresOnly !== 'boolean') {
+      throw new ConfigError(
+        `ResNet18: featuresOnly must be a boolean, got ${String(args.featuresOnly)}`,
+      );
+    }
+    this.outIndices = this.featuresOnly ? resolveOutIndices(args.outIndices) : [];
+    if (!this.featuresOnly && args.outIndices != null) {
+      throw new ConfigError(
+        `ResNet18: outIndices [${String(args.outIndices)}] needs featuresOnly: true (a classifier outputs logits)`,
+      );
+    }
+  }
+
+  /**
+   * The five feature maps of this ResNet (timm's `feature_info`): stem, `layer1` .. `layer4`,
+   * with channels and strides for this stem.
+   */
+  get featureInfo(): ResNetFeatureInfo[] {
+    const stemStride = this.stem === 'imagenet' ? 2 : 1;
+    const stageStride = this.stem === 'imagenet' ? 4 : 1;
+    return [
+      { index: 0, module: 'act1', numChs: 64, reduction: stemStride },
+      ...STAGES.map(([numChs], s) => ({
+        index: s + 1,
+        module: `layer${s + 1}`,
+        numChs,
+        reduction: stageStride * 2 ** s,
+      })),
+    ];
+  }
+
+  /** Stages (`layer1`..`layer4`) that are built: all for a classifier, up to the last output otherwise. */
+  private get numStages(): number {
+    return this.featuresOnly ? Math.max(...this.outIndices) : STAGES.length;
   }
 
   private checkShape(shape: ReadonlyArray<number | null>): void {
@@ -224,7 +295,7 @@ export class ResNet18 extends CompositeLayer {
       w = down(down(w, 7, 2, 3), 3, 2, 1);
     }
     let featureShape: Array<number | null> = [shape[0], h, w, 64];
-    STAGES.forEach(([outC, stride], s) => {
+    STAGES.slice(0, this.numStages).forEach(([outC, stride], s) => {
       for (let i = 0; i < 2; i++) {
         const block = new BasicBlock({
           name: `layer${s + 1}/${i}`,
@@ -237,41 +308,71 @@ export class ResNet18 extends CompositeLayer {
         inC = outC;
       }
     });
-    if (this.numClasses > 0) {
+    if (this.numClasses > 0 && !this.featuresOnly) {
       this.fc = new Linear({ name: 'fc', inFeatures: 512, outFeatures: this.numClasses });
       this.buildChild(this.fc, [shape[0], 512]);
     }
     this.built = true;
   }
 
-  /** Pooled 512-d features `[B, 512]` (before `fc`). */
-  private features(x: tf.Tensor, kwargs: Kwargs): tf.Tensor {
+  /**
+   * Runs the stem and the built stages; returns the feature maps whose index (0 = stem after
+   * ReLU, 1..4 = `layer1`..`layer4`) is in `wanted`, in order, and the last stage's output.
+   */
+  private trunk(
+    x: tf.Tensor,
+    kwargs: Kwargs,
+    wanted: ReadonlySet<number>,
+  ): { maps: tf.Tensor[]; last: tf.Tensor } {
     const training = kwargs?.['training'] === true;
     if (!this.conv1 || !this.bn1) throw new NotBuiltError('ResNet18: call before build');
+    const maps: tf.Tensor[] = [];
     let y: tf.Tensor;
     if (this.stem === 'imagenet') {
       y = tf.relu(batchNorm(conv(x, this.conv1, 2, 3), this.bn1, training));
+      if (wanted.has(0)) maps.push(y);
       y = tf.maxPool(y as tf.Tensor4D, 3, 2, 1);
     } else {
       y = tf.relu(batchNorm(conv(x, this.conv1, 1, 1), this.bn1, training));
+      if (wanted.has(0)) maps.push(y);
     }
-    for (const block of this.blocks) y = block.call(y, kwargs) as tf.Tensor;
-    return tf.mean(y, [1, 2]);
+    this.blocks.forEach((block, i) => {
+      y = block.call(y, kwargs) as tf.Tensor;
+      // Blocks come in pairs: block 2s+1 ends stage s+1.
+      if (i % 2 === 1 && wanted.has((i + 1) / 2)) maps.push(y);
+    });
+    return { maps, last: y };
   }
 
-  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {
+  /** Pooled 512-d features `[B, 512]` (before `fc`). */
+  private features(x: tf.Tensor, kwargs: Kwargs): tf.Tensor {
+    return tf.mean(this.trunk(x, kwargs, new Set()).last, [1, 2]);
+  }
+
+  override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor | tf.Tensor[] {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
     this.checkShape(x.shape);
+    if (this.featuresOnly) {
+      return tf.tidy(() => {
+        const { maps } = this.trunk(x, kwargs, new Set(this.outIndices));
+        return maps.length === 1 ? (maps[0] as tf.Tensor) : maps;
+      });
+    }
     return tf.tidy(() => {
       const f = this.features(x, kwargs);
       return this.fc ? (this.fc.call(f, kwargs) as tf.Tensor) : f;
     });
   }
 
-  override computeOutputShape(inputShape: Shape | Shape[]): Shape {
+  override computeOutputShape(inputShape: Shape | Shape[]): Shape | Shape[] {
     const shape = inputShape as Shape;
     this.checkShape(shape);
-    return [shape[0], this.numClasses > 0 ? this.numClasses : 512];
+    if (!this.featuresOnly) return [shape[0], this.numClasses > 0 ? this.numClasses : 512];
+    const shapes = this.outIndices.map((i) => {
+      const [h, w] = resNetFeatureSize([shape[1], shape[2]], this.stem, i);
+      return [shape[0], h, w, (this.featureInfo[i] as ResNetFeatureInfo).numChs];
+    });
+    return shapes.length === 1 ? (shapes[0] as Shape) : shapes;
   }
 
   override getConfig(): serialization.ConfigDict {
@@ -280,7 +381,45 @@ export class ResNet18 extends CompositeLayer {
       numClasses: this.numClasses,
       stem: this.stem,
       inChans: this.inChans,
+      ...(this.featuresOnly ? { featuresOnly: true, outIndices: [...this.outIndices] } : {}),
     };
   }
 }
 registerLayer(ResNet18);
+
+function resolveOutIndices(value: unknown): number[] {
+  const indices = value ?? [1, 2, 3, 4];
+  const ok =
+    Array.isArray(indices) &&
+    indices.length > 0 &&
+    indices.every((i) => Number.isInteger(i) && i >= 0 && i <= 4) &&
+    new Set(indices).size === indices.length;
+  if (!ok) {
+    throw new ConfigError(
+      `ResNet18: outIndices must be a non-empty list of distinct integers in [0, 4] (0 = stem, 1..4 = layer1..layer4), got ${JSON.stringify(value)}`,
+    );
+  }
+  return [...(indices as number[])].sort((a, b) => a - b);
+}
+
+/**
+ * Spatial size `[h, w]` of the ResNet18 feature map `index` (0 = stem, 1..4 = `layer1` ..
+ * `layer4`) for an input of `[height, width]` (`null` = unknown), with PyTorch's conv arithmetic
+ * (`floor((n + 2p - k) / s) + 1`). Pure.
+ */
+export function resNetFeatureSize(
+  size: [number | null, number | null],
+  stem: ResNetStem,
+  index: number,
+): [number | null, number | null] {
+  const down = (n: number | null, k: number, st: number, p: number) =>
+    n == null ? null : Math.floor((n + 2 * p - k) / st) + 1;
+  const one = (n: number | null) => {
+    let m = stem === 'imagenet' ? down(n, 7, 2, 3) : n;
+    if (index === 0) return m;
+    if (stem === 'imagenet') m = down(m, 3, 2, 1);
+    for (let s = 2; s <= index; s++) m = down(m, 3, 2, 1);
+    return m;
+  };
+  return [one(size[0]), one(size[1])];
+}

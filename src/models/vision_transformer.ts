@@ -6,6 +6,7 @@ import { serializeSchema } from '../config/schema';
 import { assertInputShape, ConfigError, InputShapeError } from '../errors';
 import { type TokenGeometry, tokenGeometry } from '../geometry';
 import { CompositeLayer } from '../layers/composite';
+import type { HybridEmbed } from '../layers/hybrid_embed';
 import { LayerNorm } from '../layers/layer_norm';
 import { Linear } from '../layers/linear';
 import { dropout } from '../layers/ops';
@@ -14,13 +15,13 @@ import { registerLayer, withDefaultName } from '../layers/register';
 import { TransformerBlock } from '../layers/transformer_block';
 import { ViTEmbedding } from '../layers/vit_embedding';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
-import { checkViTSize } from './param_count';
 import {
   type ResolvedViTConfig,
   resolveViTConfig,
   VIT_CONFIG_SCHEMA,
   type ViTConfig,
 } from './vit_config';
+import { checkViTSize } from './vit_size';
 
 export type { GlobalPool, ResolvedViTConfig, ViTConfig } from './vit_config';
 export {
@@ -95,10 +96,11 @@ export interface ViTDistillationOutput {
  */
 export class VisionTransformer extends CompositeLayer {
   /** @nocollapse */
-  static readonly className = 'VitTs>VisionTransformer';
+  static readonly className: string = 'VitTs>VisionTransformer';
   /** The resolved architecture. */
   readonly config: ResolvedViTConfig;
-  patchEmbed!: PatchEmbed;
+  /** The token maker: a {@link PatchEmbed}, or a {@link HybridEmbed} in a hybrid ViT. */
+  patchEmbed!: PatchEmbed | HybridEmbed;
   embed!: ViTEmbedding;
   blocks: TransformerBlock[] = [];
   norm!: LayerNorm;
@@ -139,14 +141,7 @@ export class VisionTransformer extends CompositeLayer {
   override build(inputShape: Shape | Shape[]): void {
     const c = this.config;
     const shape = inputShape as Array<number | null>;
-    this.patchEmbed = new PatchEmbed({
-      name: 'patch_embed',
-      imgSize: c.imgSize,
-      patchSize: c.patchSize,
-      inChans: c.inChans,
-      embedDim: c.embedDim,
-      dynamicImgSize: c.dynamicImgSize,
-    });
+    this.patchEmbed = this.createPatchEmbed();
     this.buildChild(this.patchEmbed, shape);
     this.embed = new ViTEmbedding({
       name: 'embed',
@@ -201,6 +196,22 @@ export class VisionTransformer extends CompositeLayer {
       }
     }
     this.built = true;
+  }
+
+  /**
+   * The layer that turns images into patch tokens, named `patch_embed`. Called once from
+   * `build`; a hybrid ViT overrides it to put a CNN in front (see `HybridVisionTransformer`).
+   */
+  protected createPatchEmbed(): PatchEmbed | HybridEmbed {
+    const c = this.config;
+    return new PatchEmbed({
+      name: 'patch_embed',
+      imgSize: c.imgSize,
+      patchSize: c.patchSize,
+      inChans: c.inChans,
+      embedDim: c.embedDim,
+      dynamicImgSize: c.dynamicImgSize,
+    });
   }
 
   /** Builds symbolically if needed: no tensors are created (an eager warm-up would leak). */

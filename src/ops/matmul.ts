@@ -250,3 +250,35 @@ export function batchMatMul(
   if (productForm() === 'fast') return fastBatchMatMul(a, b, transposeA, transposeB);
   return tf.matMul(a, b, transposeA, transposeB);
 }
+
+/**
+ * Splits the last axis of `x` into `parts` equal slices. Same values and gradient as
+ * `tf.split(x, parts, -1)`, but through `tf.stridedSlice`: wasm's `SplitV` / `Slice` copy the
+ * whole input out of the heap once per part (measured 2.5% of a ViT-Ti training step).
+ */
+export function splitLastAxis(x: tf.Tensor, parts: number): tf.Tensor[] {
+  const last = x.shape[x.rank - 1] as number;
+  if (!Number.isInteger(parts) || parts < 1 || last % parts !== 0) {
+    throw new InputShapeError(
+      `splitLastAxis: the last axis (${last}) must split into ${parts} equal parts`,
+    );
+  }
+  if (productForm() !== 'fast') return tf.split(x, parts, -1);
+  const width = last / parts;
+  const lead = x.shape.slice(0, -1);
+  const strides = new Array<number>(x.rank).fill(1);
+  return Array.from({ length: parts }, (_, i) => {
+    // tfjs 4.22 has no StridedSlice gradient: the gradient of a part is dy zero-padded back.
+    const part = withGradient(
+      ([xi]) =>
+        tf.stridedSlice(xi, [...lead.map(() => 0), i * width], [...lead, (i + 1) * width], strides),
+      (dy) => [
+        tf.pad(dy, [
+          ...lead.map((): [number, number] => [0, 0]),
+          [i * width, last - (i + 1) * width],
+        ]),
+      ],
+    );
+    return part(x);
+  });
+}

@@ -167,8 +167,37 @@ export const CIFAR_RESNET_RULES: readonly KeyRule[] = [
   ...linearRules('fc', 'linear'),
 ];
 
+/** The same rules for weights under `vitPrefix/` and keys under `torchPrefix.`. */
+function prefixedRules(
+  rules: readonly KeyRule[],
+  vitPrefix: string,
+  torchPrefix: string,
+): KeyRule[] {
+  return rules.map((r) => ({
+    ...r,
+    // Every rule pattern is anchored: `^name$` -> `^prefix/name$`.
+    pattern: new RegExp(`^${vitPrefix}/${r.pattern.source.slice(1)}`),
+    keys: r.keys.map((k) => `${torchPrefix}.${k}`),
+  }));
+}
+
+/**
+ * timm hybrid ViTs (`vision_transformer_hybrid`) with a torchvision resnet18 trunk: the
+ * trunk's weights are `patch_embed.backbone.<torchvision resnet18 keys>` (conv1, bn1,
+ * layer1 ..), the projection `patch_embed.proj.*` (already in {@link TIMM_VIT_RULES}).
+ */
+export const TIMM_HYBRID_BACKBONE_RULES: readonly KeyRule[] = prefixedRules(
+  TORCHVISION_RESNET_RULES.filter((r) => !r.pattern.source.startsWith('^fc/')),
+  'patch_embed/backbone',
+  'patch_embed.backbone',
+);
+
 const RULES: Record<ModelFamily, Partial<Record<CheckpointFormat, readonly KeyRule[]>>> = {
-  vit: { timm: TIMM_VIT_RULES, torchvision: TORCHVISION_VIT_RULES, hf: HF_VIT_RULES },
+  vit: {
+    timm: [...TIMM_VIT_RULES, ...TIMM_HYBRID_BACKBONE_RULES],
+    torchvision: TORCHVISION_VIT_RULES,
+    hf: HF_VIT_RULES,
+  },
   resnet: {
     torchvision: TORCHVISION_RESNET_RULES,
     timm: TORCHVISION_RESNET_RULES,

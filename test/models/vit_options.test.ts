@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { expect, it } from 'vitest';
 import {
+  adamw,
   ConfigError,
   countTrainableParams,
   countViTMacs,
@@ -15,6 +16,7 @@ import {
   exportWeights,
   freeze,
   getViTPreset,
+  hardDistillationLoss,
   InputShapeError,
   loadPretrained,
   readSafetensors,
@@ -349,5 +351,48 @@ describeBackends('ViT options', () => {
     expect(names).toContain('vit/head_dist/kernel');
     m.dispose();
     r.dispose();
+  });
+
+  it('DeiT recipe (docs/vit-options.md): AdamW steps on hardDistillationLoss train the student only', () => {
+    const teacher = createViT(SMALL, {}, { seed: 1 });
+    const student = createViT({ ...SMALL, distilled: true }, {}, { seed: 2 });
+    const vit = vitOf(student);
+    const x = tf.randomNormal([8, 16, 16, 3], 0, 1, 'float32', 3);
+    const y = tf.oneHot(tf.tensor1d([0, 1, 2, 3, 4, 0, 1, 2], 'int32'), 5);
+    const teacherLogits = teacher.predict(x) as tf.Tensor;
+    const teacherBefore = teacher.weights.map((w) => w.read().dataSync().slice());
+    const optimizer = adamw({ learningRate: 1e-2 });
+    const vars = student.trainableWeights.map((w) => w.read() as tf.Variable);
+    const losses: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const loss = optimizer.minimize(
+        () => {
+          const { logits, distLogits } = vit.forwardDistillation(x, { training: true });
+          return hardDistillationLoss(y, logits, distLogits, teacherLogits, {
+            labelSmoothing: 0.1,
+          });
+        },
+        true,
+        vars,
+      ) as tf.Scalar;
+      losses.push(loss.dataSync()[0]);
+      loss.dispose();
+    }
+    expect(losses[7]).toBeLessThan(0.7 * losses[0]);
+    teacher.weights.forEach((w, i) => {
+      expect(
+        Buffer.from(w.read().dataSync().buffer).equals(Buffer.from(teacherBefore[i].buffer)),
+      ).toBe(true);
+    });
+    // The distillation head now follows the teacher's argmax on this batch.
+    const { distLogits } = vit.forwardDistillation(x);
+    const agree = tf.tidy(() =>
+      tf.sum(tf.cast(tf.equal(tf.argMax(distLogits, -1), tf.argMax(teacherLogits, -1)), 'int32')),
+    );
+    expect(agree.dataSync()[0]).toBeGreaterThanOrEqual(7);
+    tf.dispose([x, y, teacherLogits, distLogits, agree]);
+    optimizer.dispose();
+    teacher.dispose();
+    student.dispose();
   });
 });

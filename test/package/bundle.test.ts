@@ -132,6 +132,8 @@ describe('consumer bundle of vit-ts (esbuild, platform browser)', () => {
       [
         'VitTs>AdamW',
         'VitTs>BasicBlock',
+        'VitTs>HybridEmbed',
+        'VitTs>HybridVisionTransformer',
         'VitTs>LayerNorm',
         'VitTs>Linear',
         'VitTs>MLP',

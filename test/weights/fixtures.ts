@@ -7,8 +7,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { createResNet18, createViT } from '../../src/index';
-import type { ViTConfig } from '../../src/models/vision_transformer';
+import { createHybridViT, createResNet18, createViT } from '../../src/index';
+import type { HybridViTConfig } from '../../src/models/hybrid';
 import {
   readSafetensors,
   type SafetensorsEntry,
@@ -30,7 +30,8 @@ export interface FixtureEntry {
   name: string;
   family: 'vit' | 'resnet';
   from: Format;
-  config: ViTConfig & { stem?: 'imagenet' | 'cifar' };
+  /** A ViT config, a hybrid config (with `backbone`) or a ResNet's `numClasses` and `stem`. */
+  config: HybridViTConfig;
   io: string;
   weights?: string;
   sourceGrid?: [number, number];
@@ -126,7 +127,9 @@ export function proceduralWeights(spec: ProceduralSpec[]): SafetensorsFile {
 
 /** A fresh vit-ts model of a fixture's architecture (image size from the fixture input for ResNets). */
 export function buildFixtureModel(e: FixtureEntry, inputShape: number[]): LayersModel {
-  if (e.family === 'vit') return createViT(e.config);
+  if (e.family === 'vit') {
+    return e.config.backbone != null ? createHybridViT(e.config) : createViT(e.config);
+  }
   return createResNet18({
     numClasses: e.config.numClasses,
     stem: e.config.stem,

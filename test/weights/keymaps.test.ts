@@ -7,7 +7,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/errors';
-import { createResNet18, createViT } from '../../src/index';
+import { createHybridViT, createResNet18, createViT } from '../../src/index';
 import {
   buildKeyMap,
   IGNORED_KEYS,
@@ -41,7 +41,9 @@ describe('key maps against the state dicts PyTorch wrote', () => {
     it(`${e.name}: every vit-ts weight maps to a key of the ${e.from} state dict, and every key is used`, () => {
       const model =
         e.family === 'vit'
-          ? createViT(e.config)
+          ? e.config.backbone != null
+            ? createHybridViT(e.config)
+            : createViT(e.config)
           : createResNet18({ numClasses: e.config.numClasses, stem: e.config.stem, imgSize: 32 });
       const layerName = e.family === 'vit' ? 'vit' : 'resnet18';
       const torchKeys = [...fixtureWeights(e, COMMITTED_PARITY_DIR).tensors.keys()].filter(

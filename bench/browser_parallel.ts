@@ -1,0 +1,152 @@
+/**
+ * All cores in the browser: builds examples/browser (parallel.html), serves it cross-origin
+ * isolated (COOP + COEP, as the Vite dev server and preview do), opens it in Debian's Chromium
+ * (headless) and measures ViT-Ti/16 forward on a batch:
+ *   - tfjs' threaded SIMD wasm with setThreadsCount(1) and (2), reporting getThreadsCount();
+ *   - a pool of 1 and 2 Web Workers, each with its own single-threaded wasm backend;
+ *   - webgl (SwiftShader, a software GPU, in headless Chromium: a CPU figure, not a GPU one).
+ * Each page also reports its 1024x1024 matMul rate (the machine's load shows there).
+ *
+ *   npm run bench:browser-parallel
+ *   npx tsx bench/browser_parallel.ts --no-build --batch 4 --runs 3 --modes threads,workers
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { extname, join, normalize, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright';
+import { build } from 'vite';
+
+const repo = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const pageDir = join(repo, 'examples/browser');
+const distDir = join(pageDir, 'dist');
+const args = process.argv.slice(2);
+const opt = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
+};
+const batch = Number(opt('batch', '4'));
+const runs = Number(opt('runs', '3'));
+const modes = opt('modes', 'threads,workers,webgl').split(',');
+const isolated = !args.includes('--no-isolation');
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json',
+  '.bin': 'application/octet-stream',
+  '.wasm': 'application/wasm',
+};
+
+async function serve(root: string): Promise<{ server: Server; url: string }> {
+  const server = createServer(async (req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const file = normalize(join(root, path === '/' ? 'index.html' : path));
+    if (!file.startsWith(root) || !(await stat(file).catch(() => null))?.isFile()) {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    const headers: Record<string, string> = {
+      'content-type': MIME[extname(file)] ?? 'application/octet-stream',
+    };
+    if (isolated) {
+      headers['cross-origin-opener-policy'] = 'same-origin';
+      headers['cross-origin-embedder-policy'] = 'require-corp';
+    }
+    res.writeHead(200, headers);
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
+}
+
+interface PageResult {
+  mode: string;
+  n: number;
+  backend?: string;
+  crossOriginIsolated?: boolean;
+  hardwareConcurrency?: number;
+  wasmMultithread?: boolean;
+  threadsCount?: number;
+  matMulGflops?: number;
+  medianMs?: number;
+  imagesPerSecond?: number;
+  maxDiffVsPage?: number;
+  times?: number[];
+  error?: string;
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  if (!args.includes('--no-build')) {
+    console.log('building examples/browser ...');
+    await build({ configFile: join(pageDir, 'vite.config.ts'), logLevel: 'warn' });
+  }
+  const { server, url } = await serve(distDir);
+  const browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--no-first-run',
+      '--use-angle=swiftshader',
+      '--enable-unsafe-swiftshader',
+    ],
+  });
+  const rows: PageResult[] = [];
+  try {
+    const cases: Array<[string, number]> = [];
+    for (const mode of modes) {
+      if (mode === 'webgl') cases.push(['webgl', 1]);
+      else cases.push([mode, 1], [mode, 2]);
+    }
+    for (const [mode, n] of cases) {
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') errors.push(`console: ${m.text()}`);
+      });
+      await page.goto(`${url}parallel.html?mode=${mode}&n=${n}&batch=${batch}&runs=${runs}`);
+      await page.waitForFunction(
+        () => ['ready', 'error'].includes(document.body.dataset['state'] ?? ''),
+        null,
+        { timeout: 600_000 },
+      );
+      const result = JSON.parse(
+        (await page.evaluate(() => document.body.dataset['result'])) ?? '{}',
+      ) as PageResult;
+      if (errors.length > 0) result.error = [result.error, ...errors].filter(Boolean).join('; ');
+      rows.push({ ...result, mode, n });
+      console.log(JSON.stringify({ ...result, mode, n }));
+      await page.close();
+    }
+  } finally {
+    await browser.close();
+    server.close();
+  }
+  const base = (mode: string) => rows.find((r) => r.mode === mode && r.n === 1)?.medianMs;
+  console.log(
+    `\nViT-Ti/16, 224 px, batch ${batch}, headless Chromium (${rows[0]?.hardwareConcurrency} logical cores), page ${isolated ? '' : 'NOT '}cross-origin isolated`,
+  );
+  console.log(
+    '| mode | n | threads (tfjs) | median ms | img/s | vs n=1 | matMul GFLOP/s | max diff vs page |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const b = base(r.mode);
+    console.log(
+      `| ${r.mode} | ${r.n} | ${r.threadsCount ?? '-'} | ${r.medianMs ?? 'error'} | ${r.imagesPerSecond?.toFixed(2) ?? '-'} | ${b && r.medianMs ? `${(b / r.medianMs).toFixed(2)}x` : '-'} | ${r.matMulGflops?.toFixed(1) ?? '-'} | ${r.maxDiffVsPage?.toExponential(1) ?? '-'} |${r.error ? ` ${r.error}` : ''}`,
+    );
+  }
+  console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});

@@ -1,0 +1,244 @@
+/**
+ * Multi-core benchmark (docs/parallel.md): in one run, one thread vs N worker threads for
+ *   1. batch inference: ViT-Ti/16 at 224 px, batch 8 (createInferencePool), and
+ *   2. a data-parallel training step: ViT-Ti with patch 4 at 32 px, batch 32, AdamW, softmax
+ *      cross-entropy (createDataParallelTrainer),
+ * on wasm (the backend in the main thread and in every worker). The single-thread figure is the
+ * same work in the main thread (model.predict; tf.variableGrads + one AdamW step). Runs of the
+ * two are interleaved so that both see the same machine load, and the 1024x1024 matMul rate is
+ * measured before and after: on a loaded machine the ratio is what counts (quiet: ~27-31 GFLOP/s).
+ *
+ *   npm run bench:parallel
+ *   npm run bench:parallel -- --workers 2 --runs 3 --batch 8 --train-batch 32 --train-depth 12
+ *   npm run bench:parallel -- --skip-train     # inference only
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-wasm';
+import '@tensorflow/tfjs-layers';
+import { adamw, countViTMacs, createViT, softmaxCrossEntropy } from '../src/index';
+import { createDataParallelTrainer, createInferencePool, saveModel } from '../src/node';
+import { buildWorkerBundle } from '../test/helpers/parallel_worker';
+
+const args = process.argv.slice(2);
+const opt = (name: string, fallback: string) => {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
+};
+const workers = Number(opt('workers', '2'));
+const runs = Number(opt('runs', '3'));
+const batch = Number(opt('batch', '8'));
+const trainBatch = Number(opt('train-batch', '32'));
+const trainDepth = Number(opt('train-depth', '12'));
+const skipTrain = args.includes('--skip-train');
+const skipInfer = args.includes('--skip-infer');
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
+
+async function matMulRate(): Promise<number> {
+  const a = tf.randomNormal([1024, 1024]);
+  const b = tf.randomNormal([1024, 1024]);
+  const once = async () => {
+    const c = tf.matMul(a, b);
+    await c.data();
+    c.dispose();
+  };
+  await once();
+  const times: number[] = [];
+  for (let i = 0; i < 5; i++) times.push(await timed(once));
+  tf.dispose([a, b]);
+  return (2 * 1024 ** 3) / (median(times) / 1000) / 1e9; // GFLOP/s
+}
+
+function seeded(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 4294967296 - 0.5;
+  }
+  return out;
+}
+
+interface Pair {
+  name: string;
+  unit: string;
+  items: number;
+  single: number[];
+  parallel: number[];
+}
+
+function report(p: Pair): string {
+  const s = median(p.single);
+  const m = median(p.parallel);
+  const rate = (ms: number) => ((p.items / ms) * 1000).toFixed(2);
+  return [
+    `${p.name}`,
+    `  1 thread : median ${s.toFixed(0)} ms (${rate(s)} ${p.unit}/s)  runs ${p.single.map((t) => t.toFixed(0)).join(', ')}`,
+    `  ${workers} workers: median ${m.toFixed(0)} ms (${rate(m)} ${p.unit}/s)  runs ${p.parallel.map((t) => t.toFixed(0)).join(', ')}`,
+    `  speed-up ${(s / m).toFixed(2)}x`,
+  ].join('\n');
+}
+
+async function inference(workerFile: string, dir: string): Promise<Pair> {
+  const config = {
+    imgSize: 224,
+    patchSize: 16,
+    embedDim: 192,
+    depth: 12,
+    numHeads: 3,
+    numClasses: 1000,
+  };
+  const model = createViT(config);
+  await saveModel(model, join(dir, 'infer'));
+  const x = tf.tensor4d(seeded(batch * 224 * 224 * 3, 1), [batch, 224, 224, 3]);
+  const pool = await createInferencePool(join(dir, 'infer'), {
+    workers,
+    backend: 'wasm',
+    workerFile,
+  });
+  const single = async () => {
+    const y = model.predict(x) as tf.Tensor;
+    await y.data();
+    y.dispose();
+  };
+  const parallel = async () => {
+    const y = (await pool.predict(x)) as tf.Tensor;
+    y.dispose();
+  };
+  const pair: Pair = {
+    name: `inference: ViT-Ti/16, 224 px, batch ${batch} (${((countViTMacs(config) * 2 * batch) / 1e9).toFixed(1)} GFLOP)`,
+    unit: 'img',
+    items: batch,
+    single: [],
+    parallel: [],
+  };
+  try {
+    await single();
+    await parallel();
+    for (let r = 0; r < runs; r++) {
+      pair.single.push(await timed(single));
+      pair.parallel.push(await timed(parallel));
+    }
+  } finally {
+    await pool.destroy();
+    x.dispose();
+    model.dispose();
+  }
+  return pair;
+}
+
+async function training(workerFile: string): Promise<Pair> {
+  const config = {
+    imgSize: 32,
+    patchSize: 4,
+    embedDim: 192,
+    depth: trainDepth,
+    numHeads: 3,
+    numClasses: 10,
+  };
+  const reference = createViT(config, {}, { seed: 3 });
+  const parallelModel = createViT(config);
+  parallelModel.setWeights(reference.getWeights());
+  const x = tf.tensor4d(seeded(trainBatch * 32 * 32 * 3, 2), [trainBatch, 32, 32, 3]);
+  const y = tf.oneHot(
+    tf.tensor1d(
+      Array.from({ length: trainBatch }, (_, i) => i % 10),
+      'int32',
+    ),
+    10,
+  );
+  const refOpt: tf.Optimizer = adamw({ learningRate: 1e-4 });
+  const loss = softmaxCrossEntropy();
+  const trainer = await createDataParallelTrainer(parallelModel, {
+    workers,
+    backend: 'wasm',
+    workerFile,
+    optimizer: adamw({ learningRate: 1e-4 }),
+  });
+  const single = async () => {
+    const vars = reference.trainableWeights.map((w) => w.read() as tf.Variable);
+    const value = tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(
+        () => loss(y, reference.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
+        vars,
+      );
+      refOpt.applyGradients(grads);
+      return value;
+    });
+    await value.data();
+    value.dispose();
+  };
+  const parallel = async () => {
+    await trainer.step(x, y);
+  };
+  const pair: Pair = {
+    name: `training step: ViT-Ti/4 (depth ${trainDepth}), 32 px, batch ${trainBatch}, AdamW`,
+    unit: 'img',
+    items: trainBatch,
+    single: [],
+    parallel: [],
+  };
+  try {
+    await single();
+    await parallel();
+    for (let r = 0; r < runs; r++) {
+      pair.single.push(await timed(single));
+      pair.parallel.push(await timed(parallel));
+    }
+  } finally {
+    await trainer.destroy();
+    tf.dispose([x, y]);
+    refOpt.dispose();
+    reference.dispose();
+    parallelModel.dispose();
+  }
+  return pair;
+}
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend failed to initialize');
+  await tf.ready();
+  console.log(
+    `${cpus()[0]?.model ?? 'cpu'}, ${availableParallelism()} cores; tfjs ${tf.version_core}, wasm in every thread; ${workers} workers, ${runs} runs (median)`,
+  );
+  const rateBefore = await matMulRate();
+  console.log(`1024x1024 wasm matMul (main thread, before): ${rateBefore.toFixed(1)} GFLOP/s`);
+  const workerFile = await buildWorkerBundle();
+  const dir = await mkdtemp(join(tmpdir(), 'vit-ts-bench-parallel-'));
+  const pairs: Pair[] = [];
+  try {
+    if (!skipInfer) {
+      const p = await inference(workerFile, dir);
+      console.log(report(p));
+      pairs.push(p);
+    }
+    if (!skipTrain) {
+      const p = await training(workerFile);
+      console.log(report(p));
+      pairs.push(p);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await rm(workerFile, { force: true });
+  }
+  const rateAfter = await matMulRate();
+  console.log(`1024x1024 wasm matMul (main thread, after): ${rateAfter.toFixed(1)} GFLOP/s`);
+  console.log(
+    `summary: ${pairs.map((p) => `${p.name.split(':')[0]} ${(median(p.single) / median(p.parallel)).toFixed(2)}x`).join(', ')} with ${workers} workers; matMul ${rateBefore.toFixed(1)} / ${rateAfter.toFixed(1)} GFLOP/s; total ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
