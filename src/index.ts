@@ -75,6 +75,7 @@ export { countViTMacs, countViTParams } from './models/param_count';
 export type { CountViTMacsOptions } from './models/param_count';
 export {
   HYBRID_CONFIG_FIELDS,
+  HYBRID_CONFIG_SCHEMA,
   HYBRID_VIT_PRESETS,
   HybridVisionTransformer,
   createHybridViT,
@@ -120,6 +121,11 @@ export {
   validateField,
 } from './config/schema';
 export type { ConfigSchema, FieldSpec } from './config/schema';
+export { DEFAULT_SIZE_LIMITS, getSizeLimits, setSizeLimits } from './models/limits';
+export type { SizeLimits } from './models/limits';
+export { checkViTSize, vitActivationsPerImage, vitParamsLowerBound } from './models/vit_size';
+export { quantizeWeights } from './io/quantize';
+export type { WeightQuantization } from './io/quantize';
 export type {
   ForwardIntermediatesOptions,
   GlobalPool,
