@@ -2,7 +2,9 @@
  * All cores in the browser: builds examples/browser (parallel.html), serves it cross-origin
  * isolated (COOP + COEP, as the Vite dev server and preview do), opens it in Debian's Chromium
  * (headless) and measures ViT-Ti/16 forward on a batch:
- *   - tfjs' threaded SIMD wasm with setThreadsCount(1) and (2), reporting getThreadsCount();
+ *   - tfjs' threaded SIMD wasm with setThreadsCount(1) and (2), reporting getThreadsCount():
+ *     as shipped ('threads': tfjs caps its pool at hardwareConcurrency / 2) and with that cap
+ *     lifted ('threads-uncapped', examples/browser/wasm_setup.ts liftWasmThreadCap);
  *   - a pool of 1 and 2 Web Workers, each with its own single-threaded wasm backend;
  *   - webgl (SwiftShader, a software GPU, in headless Chromium: a CPU figure, not a GPU one).
  * Each page also reports its 1024x1024 matMul rate (the machine's load shows there).
@@ -29,7 +31,7 @@ const opt = (name: string, fallback: string) => {
 };
 const batch = Number(opt('batch', '4'));
 const runs = Number(opt('runs', '3'));
-const modes = opt('modes', 'threads,workers,webgl').split(',');
+const modes = opt('modes', 'threads,threads-uncapped,workers,webgl').split(',');
 const isolated = !args.includes('--no-isolation');
 
 const MIME: Record<string, string> = {
@@ -98,7 +100,21 @@ async function main(): Promise<void> {
     ],
   });
   const rows: PageResult[] = [];
+  let examplePage = '';
   try {
+    // The example page (index.html) picks threaded wasm when cross-origin isolated.
+    {
+      const page = await browser.newPage();
+      await page.goto(url);
+      await page.waitForFunction(
+        () => ['ready', 'error'].includes(document.body.dataset['state'] ?? ''),
+        null,
+        { timeout: 600_000 },
+      );
+      examplePage = `example page: state ${await page.evaluate(() => document.body.dataset['state'])}, crossOriginIsolated ${await page.evaluate(() => self.crossOriginIsolated)}; ${await page.textContent('#status')}`;
+      console.log(examplePage);
+      await page.close();
+    }
     const cases: Array<[string, number]> = [];
     for (const mode of modes) {
       if (mode === 'webgl') cases.push(['webgl', 1]);
@@ -143,6 +159,7 @@ async function main(): Promise<void> {
       `| ${r.mode} | ${r.n} | ${r.threadsCount ?? '-'} | ${r.medianMs ?? 'error'} | ${r.imagesPerSecond?.toFixed(2) ?? '-'} | ${b && r.medianMs ? `${(b / r.medianMs).toFixed(2)}x` : '-'} | ${r.matMulGflops?.toFixed(1) ?? '-'} | ${r.maxDiffVsPage?.toExponential(1) ?? '-'} |${r.error ? ` ${r.error}` : ''}`,
     );
   }
+  console.log(examplePage);
   console.log(`total ${((performance.now() - t0) / 1000).toFixed(0)} s`);
 }
 

@@ -15,6 +15,7 @@
  *   npm run example:patch-size               # the run recorded in docs/patch-size.md
  *   npm run example:patch-size -- --quick    # a fast smoke run (small subsets, one epoch)
  *   npm run example:patch-size -- --model small --backend cpu --train 4000 --epochs 5
+ *   npm run example:patch-size -- --skip-timing --lr 3e-4    # part 2 only, another rate
  */
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -37,6 +38,7 @@ const { values: args } = parseArgs({
     lr: { type: 'string', default: '1e-3' },
     seed: { type: 'string', default: '7' },
     'skip-training': { type: 'boolean', default: false },
+    'skip-timing': { type: 'boolean', default: false },
   },
 });
 
@@ -178,7 +180,7 @@ async function main(): Promise<void> {
   await tf.setBackend(args.backend as string);
   await tf.ready();
   const rate = await matMulRate();
-  await part1(rate);
+  if (!args['skip-timing']) await part1(rate);
   if (!args['skip-training']) await part2(rate);
   console.log(
     `\n(1024^2 matMul at the end of the run: ${(await matMulRate()).toFixed(1)} GFLOP/s)`,

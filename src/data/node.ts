@@ -31,7 +31,7 @@ function readBytes(path: string): Uint8Array {
  * Reads an IDX file (MNIST / Fashion-MNIST format), gzipped (`.gz`, detected from the content)
  * or not, and parses it with {@link parseIdx}.
  *
- * @throws {@link DataError} when the file is missing, the gzip stream is truncated or corrupt,
+ * @throws `DataError` (from `vit-ts`) when the file is missing, the gzip stream is truncated or corrupt,
  * or the IDX content does not match its header (expected vs got bytes).
  */
 export function readIdxFile(path: string): IdxArray {
@@ -76,7 +76,7 @@ function findIdx(dir: string, stem: string): string | null {
  *
  * @returns `images` `[N, 28, 28, 1]` float32 in [0, 1] and `labels` `[N]` int32 (0-9, see
  * `FASHION_MNIST_CLASSES`); N is 60,000 (train) or 10,000 (test) unless `limit` is given.
- * @throws {@link DataError} naming the Debian package when the files are absent, and on
+ * @throws `DataError` (from `vit-ts`) naming the Debian package when the files are absent, and on
  * truncated or inconsistent files.
  *
  * @example
@@ -146,7 +146,7 @@ export function readFashionMnist(options: LoadFashionMnistOptions = {}): Decoded
 
 /**
  * Reads one CIFAR-10 binary batch file (see `parseCifar10Batch`).
- * @throws {@link DataError} when missing or not a whole number of 3,073-byte records.
+ * @throws `DataError` (from `vit-ts`) when missing or not a whole number of 3,073-byte records.
  */
 export function readCifar10Batch(path: string): DecodedImages {
   return parseCifar10Batch(readBytes(path), path);
@@ -164,7 +164,7 @@ export interface LoadCifar10Options {
  * Loads CIFAR-10 from its standard binary batches ("CIFAR-10 binary version"), for users who
  * have it on disk: `images` `[N, 32, 32, 3]` float32 in [0, 1], `labels` `[N]` int32.
  *
- * @throws {@link DataError} when a batch file is missing or has the wrong size.
+ * @throws `DataError` (from `vit-ts`) when a batch file is missing or has the wrong size.
  */
 export function loadCifar10(options: LoadCifar10Options): ImageDataset {
   if (options == null || typeof options.dir !== 'string') {

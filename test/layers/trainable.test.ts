@@ -9,7 +9,9 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { expect, it } from 'vitest';
 import * as api from '../../src/index';
 import { CompositeLayer } from '../../src/layers/composite';
+import { HybridEmbed } from '../../src/layers/hybrid_embed';
 import { TransformerBlock } from '../../src/layers/transformer_block';
+import { HybridVisionTransformer } from '../../src/models/hybrid';
 import { ResNet18 } from '../../src/models/resnet';
 import { VisionTransformer } from '../../src/models/vision_transformer';
 import { describeBackends } from '../helpers/backends';
@@ -50,6 +52,49 @@ const CASES: Record<string, Case> = {
       ['blocks/1', (l) => (l as VisionTransformer).blocks[1]],
       // A grandchild: its parent (blocks/0) stays frozen.
       ['blocks/0/mlp', (l) => (l as VisionTransformer).blocks[0].mlp],
+    ],
+  },
+  HybridEmbed: {
+    make: (a) =>
+      new HybridEmbed({
+        name: 'hybrid_embed',
+        backbone: new ResNet18({
+          name: 'backbone',
+          stem: 'cifar',
+          featuresOnly: true,
+          outIndices: [1],
+        }),
+        imgSize: 8,
+        embedDim: 8,
+        ...a,
+      }),
+    inputShape: [8, 8, 3],
+    inner: [
+      ['backbone', (l) => (l as HybridEmbed).backbone],
+      // A grandchild: the first basic block of the frozen backbone.
+      ['backbone/layer1/0', (l) => ((l as HybridEmbed).backbone as ResNet18).blocks[0]],
+    ],
+  },
+  HybridVisionTransformer: {
+    make: (a) =>
+      new HybridVisionTransformer({
+        name: 'hybrid_vit',
+        imgSize: 8,
+        stem: 'cifar',
+        backboneStages: 1,
+        embedDim: 8,
+        depth: 1,
+        numHeads: 2,
+        numClasses: 3,
+        ...a,
+      }),
+    inputShape: [8, 8, 3],
+    inner: [
+      ['head', (l) => (l as HybridVisionTransformer).head as tfl.layers.Layer],
+      [
+        'patch_embed/backbone',
+        (l) => ((l as HybridVisionTransformer).patchEmbed as unknown as HybridEmbed).backbone,
+      ],
     ],
   },
   ResNet18: {

@@ -395,4 +395,31 @@ describeBackends('ViT options', () => {
     teacher.dispose();
     student.dispose();
   });
+
+  it('gradients reach every option weight (qk-norm, 2-D tables resized at another size, dist token)', () => {
+    for (const posEmbed of ['learned2d', 'learned'] as const) {
+      const m = createViT({
+        ...SMALL,
+        posEmbed,
+        qkNorm: true,
+        distilled: true,
+        dynamicImgSize: true,
+      });
+      randomizeWeights(m.weights, 16);
+      const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+      const x = tf.randomNormal([2, 20, 12, 3], 0, 1, 'float32', 10);
+      const { value, grads } = tf.variableGrads(
+        () => tf.sum(tf.square(m.apply(x, { training: true }) as tf.Tensor)) as tf.Scalar,
+        vars,
+      );
+      for (const w of m.trainableWeights) {
+        const g = grads[(w.read() as tf.Variable).name];
+        expect(g, w.originalName).toBeDefined();
+        const size = tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0]);
+        expect(Number.isFinite(size) && size > 0, `${posEmbed} ${w.originalName}`).toBe(true);
+      }
+      tf.dispose([x, value, ...Object.values(grads)]);
+      m.dispose();
+    }
+  });
 });
