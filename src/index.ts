@@ -78,6 +78,7 @@ export { countViTMacs, countViTParams } from './models/param_count';
 export type { CountViTMacsOptions } from './models/param_count';
 export {
   HYBRID_CONFIG_FIELDS,
+  HYBRID_CONFIG_SCHEMA,
   HYBRID_VIT_PRESETS,
   HybridVisionTransformer,
   createHybridViT,

@@ -3,7 +3,9 @@
  * key names and tensor shapes, so that the matching model can be built before loading.
  */
 import { ConfigError } from '../errors';
+import type { HybridViTConfig } from '../models/hybrid';
 import { VIT_PRESETS } from '../models/presets';
+import { type ResNetStem, resNetFeatureSize } from '../models/resnet';
 import type { ViTConfig } from '../models/vision_transformer';
 import { type CheckpointFormat, mapWeightName, rulesFor } from './keymaps';
 import { type CheckpointSource, normalizeSource, SOURCE_NORM_EPS } from './load';
@@ -28,7 +30,10 @@ export interface ViTConfigFromCheckpointOptions {
  * `globalPool` (timm `fc_norm` = `'avg'`), LayerScale, `normEps` (1e-12 for `'hf'`, 1e-6
  * otherwise), DeiT's `distilled` (`dist_token`), `qkNorm` (`attn.q_norm`) and `posEmbed`
  * (`'learned2d'` from `pos_embed_row/col`, `'none'` without a table; a stored sin-cos table
- * reads as `'learned'`, pass `posEmbed: 'sincos'` yourself) from a checkpoint. Pure apart from parsing bytes: allocates no tensors.
+ * reads as `'learned'`, pass `posEmbed: 'sincos'` yourself) from a checkpoint. A timm hybrid
+ * checkpoint (`patch_embed.backbone.*` of a torchvision resnet18 trunk) gives a hybrid config
+ * (`backbone: 'resnet18'`, `backboneStages`, `stem`, `patchSize` on the feature map) for
+ * `createHybridViT`. Pure apart from parsing bytes: allocates no tensors.
  *
  * @example
  * const ckpt = readSafetensors(bytes);
@@ -38,7 +43,7 @@ export interface ViTConfigFromCheckpointOptions {
 export function vitConfigFromCheckpoint(
   source: CheckpointSource,
   options: ViTConfigFromCheckpointOptions,
-): ViTConfig {
+): ViTConfig & HybridViTConfig {
   const caller = 'vitConfigFromCheckpoint';
   if (options == null || typeof options !== 'object') {
     throw new ConfigError(
@@ -66,7 +71,11 @@ export function vitConfigFromCheckpoint(
     throw new ConfigError(
       `${caller}: '${keyOf('patch_embed/proj/kernel')}' must be [D, C, ph, pw], got [${proj}]`,
     );
-  const [embedDim, inChans, ph, pw] = proj;
+  const [embedDim, projInChans, ph, pw] = proj;
+  const hybrid = from === 'timm' ? hybridTrunk(shapeOf, caller) : null;
+  const inChans = hybrid ? hybrid.inChans : projInChans;
+  // A hybrid's patch grid lies on the trunk's feature map: image = grid x patch x stride.
+  const stride = hybrid ? hybrid.stride : 1;
   let depth = 0;
   while (shapeOf(`blocks/${depth}/norm1/gamma`)) depth++;
   if (depth === 0)
@@ -91,7 +100,7 @@ export function vitConfigFromCheckpoint(
         : [options.imgSize, options.imgSize];
   let imgSize: [number, number];
   if (posRow && posCol && !pos) {
-    imgSize = [posRow[1] * ph, posCol[1] * pw];
+    imgSize = [posRow[1] * ph * stride, posCol[1] * pw * stride];
   } else if (!pos) {
     if (!explicitSize) {
       throw new ConfigError(
@@ -103,9 +112,12 @@ export function vitConfigFromCheckpoint(
     const numPatches = pos[1] - prefix;
     if (explicitSize) {
       imgSize = explicitSize;
-      if ((imgSize[0] / ph) * (imgSize[1] / pw) !== numPatches) {
+      const [fh, fw] = hybrid
+        ? (resNetFeatureSize(imgSize, hybrid.stem, hybrid.stages) as [number, number])
+        : imgSize;
+      if ((fh / ph) * (fw / pw) !== numPatches) {
         throw new ConfigError(
-          `${caller}: imgSize [${imgSize}] with patch [${ph}, ${pw}] gives ${(imgSize[0] / ph) * (imgSize[1] / pw)} patches, the checkpoint has ${numPatches}`,
+          `${caller}: imgSize [${imgSize}] with patch [${ph}, ${pw}]${hybrid ? ` on the ResNet18 trunk's [${fh}, ${fw}] feature map` : ''} gives ${(fh / ph) * (fw / pw)} patches, the checkpoint has ${numPatches}`,
         );
       }
     } else {
@@ -115,7 +127,7 @@ export function vitConfigFromCheckpoint(
           `${caller}: ${numPatches} patch tokens are not a square grid; pass options.imgSize [height, width]`,
         );
       }
-      imgSize = [g * ph, g * pw];
+      imgSize = [g * ph * stride, g * pw * stride];
     }
   }
   const head = shapeOf('head/kernel'); // [C, D]
@@ -140,7 +152,39 @@ export function vitConfigFromCheckpoint(
   if (shapeOf('blocks/0/attn/q_norm/gamma')) config.qkNorm = true;
   // The value is overwritten by the checkpoint; it only switches LayerScale on.
   if (shapeOf('blocks/0/ls1/gamma')) config.initValues = 1;
+  if (hybrid) {
+    return { ...config, backbone: 'resnet18', backboneStages: hybrid.stages, stem: hybrid.stem };
+  }
   return config;
+}
+
+/**
+ * The ResNet18 trunk of a timm hybrid checkpoint (`patch_embed.backbone.*`): stem from
+ * `conv1`'s kernel (7 = ImageNet, 3 = CIFAR), stages from the last `layerN` present; null for a
+ * plain ViT.
+ */
+function hybridTrunk(
+  shapeOf: (name: string) => number[] | null,
+  caller: string,
+): { stem: ResNetStem; stages: number; inChans: number; stride: number } | null {
+  const conv1 = shapeOf('patch_embed/backbone/conv1/kernel'); // [64, C, k, k]
+  if (!conv1) return null;
+  const k = conv1[2];
+  if (conv1.length !== 4 || (k !== 7 && k !== 3)) {
+    throw new ConfigError(
+      `${caller}: 'patch_embed.backbone.conv1.weight' must be a ResNet18 stem [64, C, 7, 7] or [64, C, 3, 3], got [${conv1}]`,
+    );
+  }
+  const stem: ResNetStem = k === 7 ? 'imagenet' : 'cifar';
+  let stages = 0;
+  while (stages < 4 && shapeOf(`patch_embed/backbone/layer${stages + 1}/0/conv1/kernel`)) stages++;
+  if (stages === 0) {
+    throw new ConfigError(
+      `${caller}: the hybrid checkpoint has 'patch_embed.backbone.conv1.weight' but no 'patch_embed.backbone.layer1.*'`,
+    );
+  }
+  const stride = (stem === 'imagenet' ? 4 : 1) * 2 ** (stages - 1);
+  return { stem, stages, inChans: conv1[1] as number, stride };
 }
 
 function headsOf(

@@ -24,9 +24,11 @@ import {
   loadPretrained,
   ResNet18,
   resNetFeatureSize,
+  vitConfigFromCheckpoint,
 } from '../../src/index';
 import { describeBackends, maxAbsDiff } from '../helpers/backends';
 import { randomizeWeights } from '../helpers/weights';
+import { COMMITTED_PARITY_DIR, fixture, fixtureWeights } from '../weights/fixtures';
 
 interface TorchCount {
   name: string;
@@ -230,6 +232,22 @@ describeBackends('HybridEmbed and HybridVisionTransformer', () => {
       expect(embed.weights.length).toBe(2 + cnn.weights.length);
       tf.dispose([x, tokens, y, ref]);
     }
+    // A single tf.layers layer as the backbone, rebuilt from its config.
+    const single = new HybridEmbed({
+      backbone: tfl.layers.conv2d({ filters: 4, kernelSize: 4, strides: 4 }),
+      imgSize: 16,
+      embedDim: 3,
+    });
+    const img = tf.randomNormal([1, 16, 16, 3], 0, 1, 'float32', 12);
+    const t1 = single.apply(img) as tf.Tensor;
+    expect(t1.shape).toEqual([1, 16, 3]);
+    const copy = HybridEmbed.fromConfig(HybridEmbed, single.getConfig()) as HybridEmbed;
+    copy.apply(img);
+    copy.setWeights(single.getWeights());
+    const t2 = copy.apply(img) as tf.Tensor;
+    expect(maxAbsDiff(t1, t2)).toBe(0);
+    expect(copy.backbone.getClassName()).toBe('Conv2D');
+    tf.dispose([img, t1, t2]);
     expect(() => new HybridEmbed({ backbone: cnn, imgSize: 16, patchSize: 3 })).toThrow(
       /feature map \[4, 4\].*divisible by patchSize \[3, 3\]/,
     );
@@ -369,6 +387,34 @@ describeBackends('HybridEmbed and HybridVisionTransformer', () => {
         Array.from(snapshot[i] as Float32Array),
       );
     });
+    // The architecture read back from the checkpoint builds the same model.
+    expect(vitConfigFromCheckpoint(bytes, { from: 'timm' })).toEqual({
+      backbone: 'resnet18',
+      backboneStages: 1,
+      stem: 'cifar',
+      imgSize: 8,
+      patchSize: 1,
+      inChans: 3,
+      embedDim: 8,
+      depth: 1,
+      numHeads: 2,
+      mlpRatio: 4,
+      qkvBias: true,
+      classToken: true,
+      numRegTokens: 0,
+      numClasses: 2,
+      globalPool: 'token',
+      normEps: 1e-6,
+    });
+    for (const name of ['timm_hybrid_r18', 'timm_hybrid_r18_cifar']) {
+      const e = fixture(name, COMMITTED_PARITY_DIR);
+      const cfg = vitConfigFromCheckpoint(fixtureWeights(e, COMMITTED_PARITY_DIR), {
+        from: 'timm',
+        numHeads: e.config.numHeads,
+      });
+      expect(cfg, name).toMatchObject(e.config);
+      expect(countViTParams(cfg), name).toBe(countViTParams(e.config));
+    }
     expect(() => exportWeights(m, { to: 'torchvision' })).toThrow(
       /cannot be written in the 'torchvision' layout.*patch_embed\/backbone\/conv1\/kernel/,
     );
