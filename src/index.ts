@@ -121,6 +121,11 @@ export {
   validateField,
 } from './config/schema';
 export type { ConfigSchema, FieldSpec } from './config/schema';
+export { DEFAULT_SIZE_LIMITS, getSizeLimits, setSizeLimits } from './models/limits';
+export type { SizeLimits } from './models/limits';
+export { checkViTSize, vitActivationsPerImage, vitParamsLowerBound } from './models/vit_size';
+export { quantizeWeights } from './io/quantize';
+export type { WeightQuantization } from './io/quantize';
 export type {
   ForwardIntermediatesOptions,
   GlobalPool,

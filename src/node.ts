@@ -4,6 +4,9 @@
  * @packageDocumentation
  */
 export { loadModel, saveModel } from './io/node_fs';
+export type { LoadModelOptions, SaveModelOptions, SaveModelResult } from './io/node_fs';
+export { readRegularFile, regularFileSize, resolveInside } from './io/safe_read';
+export type { ReadRegularFileOptions } from './io/safe_read';
 export {
   commitVersioned,
   fsyncDir,

@@ -5,6 +5,23 @@ import { getGlobalRandom } from '../random';
 /** The tfjs initializer type (`addWeight` only calls its `apply`). */
 export type Initializer = ReturnType<typeof initializers.zeros>;
 
+let zeroInit = false;
+
+/**
+ * Runs `fn` (synchronous) with the library's random initializers returning zeros: for building a
+ * model whose weights are about to be overwritten by loaded ones (no random draws, the library
+ * seed stream untouched). Internal to the loaders.
+ */
+export function withZeroInit<T>(fn: () => T): T {
+  const previous = zeroInit;
+  zeroInit = true;
+  try {
+    return fn();
+  } finally {
+    zeroInit = previous;
+  }
+}
+
 /**
  * A normal initializer that draws from the library generator when it is seeded
  * (`setSeed` or a factory's `seed` option) and from tfjs' unseeded `randomNormal` otherwise.
@@ -19,6 +36,7 @@ class LibraryNormal {
   ) {}
 
   apply(shape: number[], dtype?: tf.DataType): tf.Tensor {
+    if (zeroInit) return tf.zeros(shape, dtype ?? 'float32');
     const std = this.stddev(shape);
     const rng = getGlobalRandom();
     if (rng == null) return tf.randomNormal(shape, this.mean, std, 'float32');

@@ -4,9 +4,11 @@ import { checkKnownKeys, requireConfigObject } from '../config/schema';
 import { ConfigError } from '../errors';
 import { toPair } from '../geometry';
 import { requireSeed, withSeed } from '../random';
+import { withSizeLimits } from './limits';
 import { getViTPreset } from './presets';
 import { ResNet18, type ResNetStem } from './resnet';
 import { resolveViTConfig, VisionTransformer, type ViTConfig } from './vision_transformer';
+import { checkViTSize } from './vit_size';
 
 /** Build options shared by the model factories ({@link createViT}, {@link createResNet18}). */
 export interface CreateModelOptions {
@@ -15,9 +17,13 @@ export interface CreateModelOptions {
    * weights on every backend. Default: unseeded (or the library seed set with `setSeed`).
    */
   seed?: number;
+  /** Refuse configs with more parameters (default 3e9, see `setSizeLimits`). */
+  maxParams?: number;
+  /** Refuse configs with a larger per-image activation (default 2^31 elements). */
+  maxActivations?: number;
 }
 
-const CREATE_MODEL_OPTION_KEYS = ['seed'] as const;
+const CREATE_MODEL_OPTION_KEYS = ['seed', 'maxParams', 'maxActivations'] as const;
 
 function checkCreateModelOptions(owner: string, options: unknown): CreateModelOptions {
   const o = checkKnownKeys(
@@ -58,6 +64,8 @@ export function createViT(
   }
   requireConfigObject('createViT', overrides);
   const config = resolveViTConfig({ ...base, ...overrides }, { owner: 'createViT' });
+  const limits = { maxParams: opts.maxParams, maxActivations: opts.maxActivations };
+  withSizeLimits('createViT', limits, () => checkViTSize('createViT', config));
   // With dynamicImgSize the model takes any image size the patch divides.
   const inp = input({
     shape: config.dynamicImgSize
@@ -66,7 +74,11 @@ export function createViT(
     name: 'image',
   });
   return withSeed(opts.seed, () => {
-    const vit = new VisionTransformer({ ...config, name: 'vit' });
+    const vit = withSizeLimits(
+      'createViT',
+      limits,
+      () => new VisionTransformer({ ...config, name: 'vit' }),
+    );
     return model({ inputs: inp, outputs: vit.apply(inp) as SymbolicTensor, name });
   });
 }

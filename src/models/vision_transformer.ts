@@ -21,6 +21,7 @@ import {
   VIT_CONFIG_SCHEMA,
   type ViTConfig,
 } from './vit_config';
+import { checkViTSize } from './vit_size';
 
 export type { GlobalPool, ResolvedViTConfig, ViTConfig } from './vit_config';
 export {
@@ -110,6 +111,8 @@ export class VisionTransformer extends CompositeLayer {
   constructor(args: VisionTransformerArgs = {}) {
     super(withDefaultName(args, 'vision_transformer'));
     this.config = resolveViTConfig(args, { allowLayerArgs: true });
+    // Before any weight exists: a config (or a model.json) asking for 1e21 parameters is refused.
+    checkViTSize('VisionTransformer', this.config);
   }
 
   /** Grid, prefix tokens and sequence length of this ViT (see {@link tokenGeometry}). */

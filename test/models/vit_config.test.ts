@@ -18,6 +18,7 @@ import {
   VisionTransformer,
   type ViTConfig,
 } from '../../src/index';
+import { setSizeLimits } from '../../src/models/limits';
 import { useBackend } from '../helpers/backends';
 
 /**
@@ -190,6 +191,35 @@ describe('ViTConfig schema', () => {
     );
     expect(() => createResNet18(null as never)).toThrow(/createResNet18: config must be an object/);
     expect(() => checkKnownKeys('f', { a: 1, b: undefined }, ['a'])).not.toThrow();
+  });
+
+  it('size limits refuse huge configs before any tensor exists, with the count in the message', async () => {
+    await useBackend('cpu');
+    const before = tf.memory().numTensors;
+    const t0 = Date.now();
+    expect(() => createViT({ depth: 1e6 })).toThrow(
+      /createViT: the config has at least [\d,]+ parameters, above maxParams 3,000,000,000; pass \{ maxParams \}/,
+    );
+    expect(() => createViT({ embedDim: 1e7, numHeads: 1 })).toThrow(/above maxParams/);
+    expect(() =>
+      createViT({ imgSize: 4096, patchSize: 1, embedDim: 8, numHeads: 1, depth: 1 }),
+    ).toThrow(/activation of .* elements per image, above maxActivations/);
+    expect(() => new VisionTransformer({ depth: 1e6 })).toThrow(
+      /VisionTransformer: the config has at least/,
+    );
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(tf.memory().numTensors).toBe(before);
+    // The limit is configurable per call and globally.
+    expect(() => createViT('vit_tiny_patch16_224', {}, { maxParams: 1e6 })).toThrow(
+      /at least 5,[\d,]+ parameters, above maxParams 1,000,000/,
+    );
+    setSizeLimits({ maxParams: 1e6 });
+    try {
+      expect(() => createViT('vit_tiny_patch16_224')).toThrow(/above maxParams 1,000,000/);
+    } finally {
+      setSizeLimits({ maxParams: 3e9 });
+    }
+    expect(() => createViT({}, {}, { maxParams: -1 })).toThrow(/maxParams must be a number > 0/);
   });
 
   it('every schema entry documents itself', () => {

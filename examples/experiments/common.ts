@@ -1,0 +1,143 @@
+/**
+ * Shared pieces of the experiments (vit-vs-resnet, vit-needs-data, finetune): backend set-up,
+ * the matMul rate that goes next to every timing, data subsets, the two models, markdown tables
+ * and charts rendered with vega-lite + @resvg/resvg-js.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Resvg } from '@resvg/resvg-js';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import * as vega from 'vega';
+import * as vegaLite from 'vega-lite';
+import {
+  createResNet18,
+  createViT,
+  type ImageDataset,
+  type RandomSource,
+  randomCrop,
+  randomHorizontalFlip,
+  type ViTConfig,
+} from '../../src/index';
+
+/** ViT-Tiny (D 192, 12 blocks, 3 heads, MLP 768) with the patch adapted to 28 px images: 4 px patches, 7 x 7 tokens. */
+export const VIT_TINY_28: ViTConfig = {
+  imgSize: 28,
+  patchSize: 4,
+  inChans: 1,
+  embedDim: 192,
+  depth: 12,
+  numHeads: 3,
+  mlpRatio: 4,
+  numClasses: 10,
+};
+
+/** The two models of the lecture's comparison, for 28 x 28 grey images. */
+export function makeModel(
+  kind: 'vit' | 'resnet',
+  numClasses: number,
+  seed: number,
+  vit: ViTConfig = VIT_TINY_28,
+): LayersModel {
+  return kind === 'vit'
+    ? createViT({ ...vit, numClasses }, {}, { seed })
+    : createResNet18({ stem: 'cifar', imgSize: 28, inChans: 1, numClasses, seed });
+}
+
+/** Model names in tables and charts. */
+export const MODEL_LABEL = { vit: 'ViT-Tiny/4 (28 px)', resnet: 'ResNet18 (CIFAR stem)' } as const;
+
+/** Random crop (2 px zero padding) + horizontal flip: the light augmentation of the runs. */
+export function cropFlip(x: tf.Tensor4D, random: RandomSource): tf.Tensor4D {
+  const c = randomCrop(x, { padding: 2, random });
+  const f = randomHorizontalFlip(c, { random });
+  c.dispose();
+  return f;
+}
+
+/** Sets the backend and returns the 1024x1024 matMul rate (GFLOP/s) measured now. */
+export async function setUp(backend: string): Promise<number> {
+  await tf.setBackend(backend);
+  await tf.ready();
+  if (tf.getBackend() !== backend) throw new Error(`backend ${backend} did not start`);
+  return matMulRate();
+}
+
+/** GFLOP/s of a 1024 x 1024 tf.matMul on the current backend (the load indicator of a run). */
+export function matMulRate(): number {
+  const a = tf.randomNormal([1024, 1024]);
+  const b = tf.randomNormal([1024, 1024]);
+  tf.tidy(() => tf.matMul(a, b).dataSync());
+  const t0 = performance.now();
+  for (let i = 0; i < 3; i++) tf.tidy(() => tf.matMul(a, b).dataSync());
+  const seconds = (performance.now() - t0) / 1000 / 3;
+  tf.dispose([a, b]);
+  return (2 * 1024 ** 3) / seconds / 1e9;
+}
+
+/**
+ * The first `perClass` images of each class in file order (classes in `classes`), labels
+ * remapped to 0..classes.length-1. A new dataset (owned by the caller).
+ */
+export function subset(
+  data: ImageDataset,
+  perClass: number,
+  classes: readonly number[] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+): ImageDataset {
+  const labels = data.labels.dataSync();
+  const taken = new Map(classes.map((c) => [c, 0]));
+  const idx: number[] = [];
+  const mapped: number[] = [];
+  for (let i = 0; i < labels.length; i++) {
+    const c = labels[i];
+    const n = taken.get(c);
+    if (n == null || n >= perClass) continue;
+    taken.set(c, n + 1);
+    idx.push(i);
+    mapped.push(classes.indexOf(c));
+  }
+  return tf.tidy(() => ({
+    images: tf.gather(data.images, tf.tensor1d(idx, 'int32')) as tf.Tensor4D,
+    labels: tf.tensor1d(mapped, 'int32'),
+  }));
+}
+
+/** A markdown table from a header and rows. */
+export function markdownTable(header: string[], rows: Array<Array<string | number>>): string {
+  const line = (cells: Array<string | number>) => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+/** Renders a vega-lite spec to a PNG file (no browser: vega's SVG renderer, then resvg). */
+export async function renderChart(spec: vegaLite.TopLevelSpec, path: string): Promise<void> {
+  const compiled = vegaLite.compile(spec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  const svg = await view.toSVG();
+  view.finalize();
+  const png = new Resvg(svg, {
+    background: 'white',
+    fitTo: { mode: 'zoom', value: 2 },
+    font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans' },
+  })
+    .render()
+    .asPng();
+  writeFileSync(path, png);
+}
+
+/** Creates `dir` and writes `name` into it. */
+export function writeOut(dir: string, name: string, content: string): string {
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+}
+
+/** Mode presets: `--quick` for CI, the default (~15 min on 2 quiet cores), `--full`. */
+export type Mode = 'quick' | 'default' | 'full';
+
+export function modeOf(args: { quick?: boolean; full?: boolean }): Mode {
+  if (args.quick && args.full) throw new Error('choose one of --quick and --full');
+  return args.quick ? 'quick' : args.full ? 'full' : 'default';
+}

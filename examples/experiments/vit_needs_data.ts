@@ -1,0 +1,162 @@
+/**
+ * "ViT needs data": test accuracy of ViT-Tiny/4 and ResNet18 (CIFAR stem) on Fashion-MNIST as
+ * the training set grows (full mode 1k / 5k / 20k / 60k images; every size trains the same
+ * number of epochs, so larger sets also get more optimizer steps), one chart.
+ *
+ *   npm run example:vit-needs-data -- --quick     # CI smoke run: 20 / 40 images, 1 epoch
+ *   npm run example:vit-needs-data                # default: 500 / 1,000 / 2,000 images, 2 epochs
+ *   npm run example:vit-needs-data -- --full      # 1k / 5k / 20k / 60k images, 10 epochs (days on wasm)
+ *   options: --out DIR, --sizes 1000,5000, --epochs, --test-per-class, --batch-size, --backend
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { Trainer, warmupCosineSchedule } from '../../src/index';
+import { loadFashionMnist } from '../../src/node';
+import {
+  cropFlip,
+  MODEL_LABEL,
+  makeModel,
+  markdownTable,
+  matMulRate,
+  modeOf,
+  renderChart,
+  setUp,
+  subset,
+  writeOut,
+} from './common';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    full: { type: 'boolean', default: false },
+    out: { type: 'string', default: join('examples', 'output', 'vit-needs-data') },
+    backend: { type: 'string', default: 'wasm' },
+    sizes: { type: 'string' },
+    epochs: { type: 'string' },
+    'test-per-class': { type: 'string' },
+    'batch-size': { type: 'string' },
+    lr: { type: 'string', default: '1e-3' },
+    seed: { type: 'string', default: '1' },
+  },
+});
+
+const PRESETS = {
+  quick: { sizes: [20, 40], epochs: 1, testPerClass: 5, batchSize: 20 },
+  default: { sizes: [500, 1000, 2000], epochs: 2, testPerClass: 50, batchSize: 32 },
+  full: { sizes: [1000, 5000, 20000, 60000], epochs: 10, testPerClass: 1000, batchSize: 64 },
+} as const;
+
+async function main(): Promise<void> {
+  const mode = modeOf(args);
+  const p = PRESETS[mode];
+  const sizes = args.sizes ? args.sizes.split(',').map(Number) : [...p.sizes];
+  const epochs = Number(args.epochs ?? p.epochs);
+  const testPerClass = Number(args['test-per-class'] ?? p.testPerClass);
+  const batchSize = Number(args['batch-size'] ?? p.batchSize);
+  const seed = Number(args.seed);
+  const rateBefore = await setUp(args.backend);
+  console.log(`mode ${mode}, 1024^2 matMul ${rateBefore.toFixed(1)} GFLOP/s (quiet: ~28)`);
+  const all = loadFashionMnist({ split: 'train' });
+  const fullTest = loadFashionMnist({ split: 'test' });
+  const test = subset(fullTest, testPerClass);
+  tf.dispose([fullTest.images, fullTest.labels]);
+  const rows: Array<{
+    model: string;
+    trainSize: number;
+    testAccuracy: number;
+    trainAccuracy: number;
+    seconds: number;
+  }> = [];
+  for (const size of sizes) {
+    const train = subset(all, Math.floor(size / 10));
+    for (const kind of ['vit', 'resnet'] as const) {
+      const model = makeModel(kind, 10, seed);
+      const steps = Math.ceil(train.images.shape[0] / batchSize) * epochs;
+      const trainer = new Trainer(model, {
+        schedule: warmupCosineSchedule({
+          peakLr: Number(args.lr),
+          warmupSteps: Math.ceil(steps / 10),
+          totalSteps: steps,
+          minLr: Number(args.lr) / 100,
+        }),
+        augment: cropFlip,
+        seed,
+      });
+      let seconds = 0;
+      let trainAccuracy = 0;
+      for (let e = 0; e < epochs; e++) {
+        const r = await trainer.trainEpoch(train, { batchSize });
+        seconds += r.seconds;
+        trainAccuracy = r.accuracy;
+      }
+      const ev = await trainer.evaluate(test, { batchSize: 100 });
+      rows.push({
+        model: MODEL_LABEL[kind],
+        trainSize: train.images.shape[0],
+        testAccuracy: ev.accuracy,
+        trainAccuracy,
+        seconds,
+      });
+      console.log(
+        `${MODEL_LABEL[kind]}, ${train.images.shape[0]} images: test ${(100 * ev.accuracy).toFixed(1)}%, train ${(100 * trainAccuracy).toFixed(1)}%, ${seconds.toFixed(0)} s`,
+      );
+      trainer.dispose();
+      model.dispose();
+    }
+    tf.dispose([train.images, train.labels]);
+  }
+  const rateAfter = matMulRate();
+  const table = markdownTable(
+    ['model', 'training images', 'train acc (last epoch)', 'test acc', 'train time (s)'],
+    rows.map((r) => [
+      r.model,
+      r.trainSize,
+      `${(100 * r.trainAccuracy).toFixed(1)}%`,
+      `${(100 * r.testAccuracy).toFixed(1)}%`,
+      r.seconds.toFixed(0),
+    ]),
+  );
+  const note = `Fashion-MNIST, ${epochs} epochs per size, batch ${batchSize}, test ${test.images.shape[0]} images; 1024^2 matMul ${rateBefore.toFixed(1)} / ${rateAfter.toFixed(1)} GFLOP/s before / after (quiet ~28).`;
+  console.log(`\n${table}\n\n${note}`);
+  writeOut(args.out, 'results.md', `${table}\n\n${note}\n`);
+  writeOut(
+    args.out,
+    'results.json',
+    JSON.stringify({ mode, epochs, rows, matMulGflops: [rateBefore, rateAfter] }, null, 2),
+  );
+  await renderChart(
+    {
+      $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+      title: 'Test accuracy vs training-set size (Fashion-MNIST)',
+      width: 420,
+      height: 260,
+      data: { values: rows },
+      mark: { type: 'line', point: true },
+      encoding: {
+        x: {
+          field: 'trainSize',
+          type: 'quantitative',
+          scale: { type: 'log' },
+          title: 'training images (log scale)',
+        },
+        y: {
+          field: 'testAccuracy',
+          type: 'quantitative',
+          scale: { zero: false },
+          axis: { format: '%' },
+          title: 'test accuracy',
+        },
+        color: { field: 'model', type: 'nominal' },
+      },
+    },
+    join(args.out, 'accuracy_vs_size.png'),
+  );
+  console.log(`wrote ${join(args.out, 'accuracy_vs_size.png')}`);
+  tf.dispose([all.images, all.labels, test.images, test.labels]);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
