@@ -18,6 +18,8 @@
  *   --min-rate G              wasm matMul GFLOP/s below which a run counts as loaded (default 20)
  *   --write / --no-write      write docs/performance.{md,json} + docs/img/performance.png
  *                             (default: write unless --quick); a loaded run needs --force
+ *   --ref-models a,b          models for the references (default: --models)
+ *   --torch-threads N         PyTorch threads (default: all cores)
  *   --python PATH             Python with torch + torchvision (default /usr/bin/python3)
  */
 import { spawnSync } from 'node:child_process';
@@ -55,6 +57,8 @@ const cpuBudget = Number(opt('cpu-budget', '150'));
 const minRate = Number(opt('min-rate', '20'));
 const write = has('write') || (!quick && !has('no-write'));
 const python = opt('python', '/usr/bin/python3');
+const refModelsArg = opt('ref-models', '');
+const torchThreads = Number(opt('torch-threads', String(os.cpus().length)));
 const cache = path.resolve('bench/.cache');
 mkdirSync(cache, { recursive: true });
 
@@ -225,7 +229,7 @@ function runTorch(refModels: string[]): RefResult {
     return { ...result, skipped: `${python} cannot import torch + torchvision` };
   }
   const spec = {
-    threads: os.cpus().length,
+    threads: torchThreads,
     runs: Number(runsArg || '5'),
     models: refModels.map((model) => ({
       name: model,
@@ -291,7 +295,11 @@ async function main() {
   const t0 = Date.now();
   const lines: LineResult[] = [];
   const failed: BenchRun['failed'] = [];
-  const refModels = doRefs ? models : [];
+  const refModels = doRefs
+    ? refModelsArg
+      ? refModelsArg.split(',').map((m) => ALIASES[m] ?? m)
+      : models
+    : [];
   for (const model of refModels) {
     const size = inputSize(model);
     writeFileSync(

@@ -53,8 +53,11 @@ export {
   plainMatMul2D,
   productForm,
   setProductForm,
+  splitLastAxis,
 } from './ops/matmul';
 export type { ProductForm } from './ops/matmul';
+export { conv2d, convInputGrad, fastConv2d } from './ops/conv';
+export { batchNormTrain } from './ops/norm';
 
 export { createResNet18, createViT } from './models/factory';
 export type { CreateModelOptions, CreateResNet18Options } from './models/factory';
