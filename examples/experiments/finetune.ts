@@ -225,7 +225,13 @@ async function main(): Promise<void> {
       data: { values: rows },
       mark: 'bar',
       encoding: {
-        y: { field: 'strategy', type: 'nominal', sort: null, title: null },
+        y: {
+          field: 'strategy',
+          type: 'nominal',
+          sort: null,
+          title: null,
+          axis: { labelLimit: 320 },
+        },
         x: {
           field: 'testAccuracy',
           type: 'quantitative',

@@ -85,6 +85,16 @@ export function assertImages(owner: string, vit: VisionTransformer, images: tf.T
   const [h, w] = vit.config.imgSize;
   const c = vit.config.inChans;
   const s = images.shape;
+  if (vit.config.dynamicImgSize) {
+    // Any size the patch divides (the model resamples its position embedding).
+    const [ph, pw] = vit.config.patchSize;
+    if (s.length !== 4 || s[1] % ph !== 0 || s[2] % pw !== 0 || s[3] !== c) {
+      throw new InputShapeError(
+        `${owner}: images must have shape [B, H, W, ${c}] with H divisible by ${ph} and W by ${pw} (a batch of NHWC images for this model), got ${formatShape(s)}`,
+      );
+    }
+    return;
+  }
   if (s.length !== 4 || s[1] !== h || s[2] !== w || s[3] !== c) {
     throw new InputShapeError(
       `${owner}: images must have shape ${formatShape([null, h, w, c])} (a batch of NHWC images for this model), got ${formatShape(s)}`,
@@ -219,7 +229,7 @@ export function attentionMaps(
     return mapsFromAttentions(ordered, {
       numPrefixTokens: vit.numPrefixTokens,
       classToken: vit.config.classToken,
-      gridSize: vit.gridSize,
+      gridSize: vit.inputGrid(images),
       heads: options.heads,
       reduce: options.reduce,
     });

@@ -131,7 +131,7 @@ export function attentionRollout(
       discardRatio: ratio,
       numPrefixTokens: vit.numPrefixTokens,
       classToken: vit.config.classToken,
-      gridSize: vit.gridSize,
+      gridSize: vit.inputGrid(images),
     });
   } finally {
     tf.dispose([...res.attentions, res.logits]);

@@ -80,6 +80,7 @@ export const HYBRID_CONFIG_SCHEMA = {
     kind: 'custom',
     default: 'resnet18',
     doc: "'resnet18' or a tf.layers layer / tf.LayersModel giving one NHWC feature map",
+    /** Accepts `'resnet18'` or a layer; throws a `ConfigError` naming the field otherwise. */
     validate: (owner: string, name: string, value: unknown) => {
       if (value === 'resnet18' || value instanceof layers.Layer) return value;
       throw new ConfigError(

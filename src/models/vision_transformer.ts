@@ -219,6 +219,16 @@ export class VisionTransformer extends CompositeLayer {
     if (!this.built) this.apply(input({ batchShape: this.inputPattern() }));
   }
 
+  /**
+   * Patch grid `[gh, gw]` of a batch of images `[B, H, W, C]`: {@link VisionTransformer.gridSize},
+   * or with `dynamicImgSize` the grid of the images' own size. Throws an `InputShapeError` for a
+   * shape this model does not accept (wrong size, channels, or a side the patch does not divide).
+   */
+  inputGrid(images: tf.Tensor): [number, number] {
+    this.ensureBuilt();
+    return this.gridOf(images);
+  }
+
   /** Patch grid of an input, validating its shape against what this layer accepts. */
   private gridOf(x: tf.Tensor): [number, number] {
     assertInputShape('VisionTransformer', x.shape, this.inputPattern(), 'NHWC images');

@@ -121,7 +121,11 @@ export async function createDataParallelTrainer(
   let pool: StartedPool;
   try {
     await saveModel(model, dir);
-    pool = await startWorkerPool(OWNER, dir, options, { layout });
+    pool = await startWorkerPool(OWNER, dir, options, { layout }, [
+      'optimizer',
+      'loss',
+      'labelSmoothing',
+    ]);
   } finally {
     // Every worker has loaded its replica (or the start failed): the files are no longer needed.
     await rm(dir, { recursive: true, force: true });

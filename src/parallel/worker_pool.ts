@@ -30,6 +30,9 @@ export interface WorkerPoolOptions {
   workerFile?: string;
 }
 
+/** Option names every pool accepts; an owner adds its own (any other key throws). */
+const POOL_OPTION_KEYS = ['workers', 'backend', 'backendModule', 'workerFile'] as const;
+
 /** Directory and format of the module this code was loaded from, in ESM and CommonJS builds. */
 function thisModule(): { dir: string; cjs: boolean } {
   // The CommonJS build defines __filename; the ESM build has import.meta.url instead.
@@ -62,6 +65,7 @@ export async function startWorkerPool(
   modelDir: string,
   options: WorkerPoolOptions,
   extra: Pick<WorkerSetup, 'layout'> = {},
+  ownerKeys: readonly string[] = [],
 ): Promise<StartedPool> {
   if (typeof modelDir !== 'string' || modelDir.length === 0) {
     throw new ConfigError(`${owner}: modelDir must be a non-empty path, got ${String(modelDir)}`);
@@ -69,15 +73,7 @@ export async function startWorkerPool(
   if (options == null || typeof options !== 'object') {
     throw new ConfigError(`${owner}: options must be an object, got ${String(options)}`);
   }
-  const known = new Set([
-    'workers',
-    'backend',
-    'backendModule',
-    'workerFile',
-    'optimizer',
-    'loss',
-    'labelSmoothing',
-  ]);
+  const known = new Set([...POOL_OPTION_KEYS, ...ownerKeys]);
   for (const key of Object.keys(options)) {
     if (!known.has(key)) throw new ConfigError(`${owner}: unknown option '${key}'`);
   }

@@ -12,6 +12,7 @@ import {
  * anything with the same `next()`. Augmentations draw only from it, so a seeded run repeats.
  */
 export interface RandomSource {
+  /** A uniform random number in [0, 1). */
   next(): number;
 }
 

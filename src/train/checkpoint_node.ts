@@ -143,7 +143,7 @@ function safeFileName(name: unknown, field: string, dir: string): string {
  * the {@link TrainerState} to pass to `Trainer.setState` (see {@link resumeTrainer}). Import
  * `vit-ts` first so its layers are registered.
  *
- * @throws {@link ConfigError} when the folder holds no checkpoint or the files disagree.
+ * @throws `ConfigError` (from `vit-ts`) when the folder holds no checkpoint or the files disagree.
  */
 export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const manifestPath = join(dir, CHECKPOINT_MANIFEST);

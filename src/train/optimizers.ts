@@ -148,6 +148,7 @@ export class AdamW extends tf.AdamOptimizer {
     return !nameSegments(name).some((s) => excluded.has(s));
   }
 
+  /** Applies decoupled weight decay to the decayed variables, then the Adam update. */
   override applyGradients(variableGradients: NamedVariableMap | NamedTensor[]): void {
     if (this.weightDecay > 0) {
       const entries: Array<[string, tf.Tensor | undefined]> = Array.isArray(variableGradients)
@@ -166,6 +167,7 @@ export class AdamW extends tf.AdamOptimizer {
     super.applyGradients(variableGradients);
   }
 
+  /** Adam's config plus `weightDecay` and the names excluded from decay, for saving. */
   override getConfig(): tf.serialization.ConfigDict {
     return {
       ...super.getConfig(),
@@ -174,7 +176,10 @@ export class AdamW extends tf.AdamOptimizer {
     };
   }
 
-  /** @nocollapse */
+  /**
+   * Rebuilds an AdamW from its {@link AdamW.getConfig} output (tfjs' deserialization hook).
+   * @nocollapse
+   */
   static override fromConfig<T extends tf.serialization.Serializable>(
     cls: tf.serialization.SerializableConstructor<T>,
     config: tf.serialization.ConfigDict,

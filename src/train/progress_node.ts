@@ -13,12 +13,14 @@ export interface TerminalProgressOptions {
 
 /** A terminal progress display: pass `onProgress` to a `Trainer`; call `stop()` when done. */
 export interface TerminalProgress {
+  /** Updates the bar; pass it as the trainer's `onProgress`. */
   onProgress: (p: TrainProgress) => void;
+  /** Stops the bar and restores the terminal. */
   stop: () => void;
 }
 
 /**
- * A terminal progress bar for {@link Trainer} (cli-progress): one bar per epoch with the step
+ * A terminal progress bar for the `Trainer` (cli-progress): one bar per epoch with the step
  * count, running loss and accuracy, images per second and the ETA of the epoch. When the
  * stream is not a terminal, one summary line per finished epoch is printed instead.
  *

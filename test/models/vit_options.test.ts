@@ -8,6 +8,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { expect, it } from 'vitest';
 import {
   adamw,
+  attentionMaps,
+  attentionRollout,
   ConfigError,
   countTrainableParams,
   countViTMacs,
@@ -421,5 +423,23 @@ describeBackends('ViT options', () => {
       tf.dispose([x, value, ...Object.values(grads)]);
       m.dispose();
     }
+  });
+
+  it('attention maps and rollout follow the input grid with dynamicImgSize (DeiT: 2 prefix tokens)', () => {
+    const m = createViT({ ...SMALL, dynamicImgSize: true, distilled: true });
+    const x = tf.randomNormal([1, 24, 12, 3], 0, 1, 'float32', 11);
+    const maps = attentionMaps(m, x, { layers: [-1] });
+    expect(maps.shape).toEqual([1, 1, 6, 3]);
+    // Class-token attention over the 18 patches (prefix tokens skipped): a part of the row's mass.
+    const total = tf.tidy(() => tf.sum(maps).dataSync()[0]);
+    expect(total).toBeGreaterThan(0.05);
+    expect(total).toBeLessThan(1);
+    const rollout = attentionRollout(m, x);
+    expect(rollout.shape).toEqual([1, 6, 3]);
+    expect(() => attentionMaps(m, tf.zeros([1, 22, 12, 3]))).toThrow(
+      /attentionMaps: images must have shape \[B, H, W, 3\] with H divisible by 4 and W by 4.*got \[1, 22, 12, 3\]/,
+    );
+    tf.dispose([x, maps, rollout]);
+    m.dispose();
   });
 });

@@ -16,7 +16,7 @@
  * Without a directive a block is type-checked as a complete module.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -44,6 +44,16 @@ const NEEDS: Record<string, string> = {
   posEmbed: "declare const posEmbed: import('@tensorflow/tfjs-core').Tensor3D;",
   pe: "declare const pe: import('@tensorflow/tfjs-core').Tensor3D;",
   tf: "import * as tf from '@tensorflow/tfjs-core';",
+  batchesXY:
+    "declare const batches: Array<{ x: import('@tensorflow/tfjs-core').Tensor4D; y: import('@tensorflow/tfjs-core').Tensor2D }>;",
+  config: "declare const config: import('vit-ts').ViTConfig;",
+  readFile: "import { readFile } from 'node:fs/promises';",
+  countViTParams: "import { countViTParams } from 'vit-ts';",
+  countTrainableParams: "import { countTrainableParams } from 'vit-ts';",
+  createHybridViT: "import { createHybridViT } from 'vit-ts';",
+  HYBRID_VIT_PRESETS: "import { HYBRID_VIT_PRESETS } from 'vit-ts';",
+  ResNet18: "import { ResNet18 } from 'vit-ts';",
+  readSafetensors: "import { readSafetensors } from 'vit-ts';",
   createViT: "import { createViT } from 'vit-ts';",
   loadPretrained: "import { loadPretrained } from 'vit-ts';",
   adamw: "import { adamw } from 'vit-ts';",
@@ -61,12 +71,14 @@ interface Snippet {
 }
 
 function extractSnippets(): Snippet[] {
-  const docs = [
-    'README.md',
-    ...readdirSync(path.join(ROOT, 'docs'))
-      .filter((f) => f.endsWith('.md'))
-      .map((f) => `docs/${f}`),
-  ];
+  const docs = ['README.md'];
+  const walk = (dir: string) => {
+    for (const e of readdirSync(path.join(ROOT, dir), { withFileTypes: true })) {
+      if (e.isDirectory() && e.name !== 'api') walk(`${dir}/${e.name}`);
+      else if (e.name.endsWith('.md')) docs.push(`${dir}/${e.name}`);
+    }
+  };
+  walk('docs');
   const out: Snippet[] = [];
   for (const doc of docs) {
     const text = readFileSync(path.join(ROOT, doc), 'utf8');
@@ -289,6 +301,16 @@ ${body('cpu')}${body('wasm')}
       .join('');
     expect(js).toContain('VitTs>VisionTransformer');
     expect(js).not.toMatch(/VitTs>ResNet18|node:fs/);
+  });
+
+  it("README's relative links point to files inside the package", () => {
+    const readme = readFileSync(path.join(CONSUMER, 'node_modules/vit-ts/README.md'), 'utf8');
+    const links = [...readme.matchAll(/\]\((?!https?:|#)([^)#\s]+)/g)].map((m) => m[1]);
+    expect(links.length).toBeGreaterThan(5);
+    const missing = links.filter(
+      (l) => !existsSync(path.join(CONSUMER, 'node_modules/vit-ts', decodeURIComponent(l))),
+    );
+    expect(missing).toEqual([]);
   });
 
   it('@arethetypeswrong/cli and publint report nothing for the tarball', () => {
