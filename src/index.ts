@@ -151,6 +151,7 @@ export { resamplePosEmbed, resize2d, resizeWeightMatrix } from './weights/resamp
 export type { ResamplePosEmbedOptions, ResizeMethod, ResizeOptions } from './weights/resample';
 export {
   DEFAULT_MAX_HEADER_BYTES,
+  DEFAULT_MAX_HEADER_STRINGS,
   SAFETENSORS_DTYPE_BYTES,
   entryToTensor,
   readSafetensors,

@@ -111,6 +111,8 @@ export { CheckpointError } from '../errors';
 /** One checkpoint tensor, read lazily so that only what is loaded becomes a tf.Tensor. */
 interface SourceTensor {
   shape: number[];
+  /** Source dtype as the file or tensor names it (`F32`, `I64`, `BOOL`, `float32`, `int32`...). */
+  dtype: string;
   /** The values as float32 when they are available without tfjs (safetensors float entries). */
   floats(): Float32Array | null;
   /** A tensor holding the values; `owned` says whether the caller must dispose it. */
@@ -158,6 +160,7 @@ export function normalizeSource(
     }
     tensors.set(key, {
       shape: [...t.shape],
+      dtype: t.dtype,
       floats: () => null,
       read: () => ({ tensor: t, owned: false }),
     });
@@ -173,10 +176,14 @@ function fromEntry(key: string, entry: SafetensorsEntry): SourceTensor {
   };
   return {
     shape: [...entry.shape],
+    dtype: entry.dtype,
     floats,
     read: () => ({ tensor: entryToTensor(entry, key), owned: true }),
   };
 }
+
+/** Float dtypes (safetensors and tfjs names); integer and boolean tensors are not weights. */
+const FLOAT_DTYPES = new Set(['F64', 'F32', 'F16', 'BF16', 'float32', 'float16']);
 
 const sameShape = (a: readonly number[], b: readonly number[]) =>
   a.length === b.length && a.every((d, i) => d === b[i]);
@@ -270,6 +277,26 @@ export function loadPretrained(
       continue;
     }
     const sources = entry.keys.map((k) => tensors.get(k) as SourceTensor);
+    const nonFloat = entry.keys.filter((_, i) => !FLOAT_DTYPES.has(sources[i]?.dtype as string));
+    if (nonFloat.length > 0) {
+      const what = nonFloat.map((k) => `${k} (${(tensors.get(k) as SourceTensor).dtype})`);
+      if (strict) {
+        for (const k of nonFloat) {
+          const got = [...(tensors.get(k) as SourceTensor).shape];
+          report.mismatched.push({
+            key: k,
+            name: entry.name,
+            expected: got,
+            got,
+            note: `dtype ${(tensors.get(k) as SourceTensor).dtype} is not a float type; integer and boolean tensors do not load into float weights in strict mode`,
+          });
+        }
+        continue;
+      }
+      report.warnings.push(
+        `${what.join(', ')}: integer/boolean tensor loaded into the float weight ${entry.name}`,
+      );
+    }
     const expected = splitTorchShape(
       torchShapeOf(variable.shape as number[], entry.layout),
       entry.keys.length,
@@ -326,16 +353,27 @@ export function loadPretrained(
     console.warn(`${caller}: ${epsProblem}`);
   }
 
-  for (const item of plan) {
-    const value = convert(
-      item,
-      resampleMethod === false ? 'bicubic' : resampleMethod,
-      options.antialias ?? true,
-    );
-    item.variable.write(value);
-    value.dispose();
-    report.loaded.push(item.entry.name);
+  // All or nothing: every value is converted (and can fail) before any weight is written.
+  const values: tf.Tensor[] = [];
+  try {
+    for (const item of plan) {
+      values.push(
+        convert(
+          item,
+          resampleMethod === false ? 'bicubic' : resampleMethod,
+          options.antialias ?? true,
+        ),
+      );
+    }
+  } catch (e) {
+    tf.dispose(values);
+    throw e;
   }
+  plan.forEach((item, i) => {
+    item.variable.write(values[i] as tf.Tensor);
+    report.loaded.push(item.entry.name);
+  });
+  tf.dispose(values);
   return report;
 }
 

@@ -78,6 +78,13 @@ export const SAFETENSORS_DTYPE_BYTES: Readonly<Record<SafetensorsDtype, number>>
 /** Default bound on the JSON header size (the limit of the reference Rust implementation). */
 export const DEFAULT_MAX_HEADER_BYTES = 100_000_000;
 
+/**
+ * Default bound on the strings (tensor names, keys, metadata keys and values) of a header: a
+ * ViT-H checkpoint has a few thousand; the bound keeps a hostile header of millions of metadata
+ * keys from costing seconds and gigabytes.
+ */
+export const DEFAULT_MAX_HEADER_STRINGS = 1_000_000;
+
 const METADATA_KEY = '__metadata__';
 
 function isDtype(value: unknown): value is SafetensorsDtype {
@@ -327,7 +334,7 @@ function parseMetadata(value: unknown): Record<string, string> {
  */
 export function readSafetensors(
   bytes: ArrayBuffer | Uint8Array,
-  options: { maxHeaderBytes?: number } = {},
+  options: { maxHeaderBytes?: number; maxHeaderStrings?: number } = {},
 ): SafetensorsFile {
   let u8: Uint8Array;
   // Tags rather than instanceof, so buffers from another realm (iframe, worker, vm) work too.
@@ -370,6 +377,19 @@ export function readSafetensors(
     );
   } catch {
     throw new SafetensorsError(`header (${headerLength} bytes) is not valid UTF-8`);
+  }
+  // Bound the work before parsing: a 100 MB header of millions of metadata keys would otherwise
+  // cost tens of seconds and gigabytes in JSON.parse and the duplicate-key check.
+  const maxStrings = options.maxHeaderStrings ?? DEFAULT_MAX_HEADER_STRINGS;
+  let quotes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5c /* \ */) i++;
+    else if (c === 0x22 /* " */ && ++quotes > 2 * maxStrings) {
+      throw new SafetensorsError(
+        `header has more than ${maxStrings} strings (names, keys, metadata); raise maxHeaderStrings to read it`,
+      );
+    }
   }
   let header: unknown;
   try {

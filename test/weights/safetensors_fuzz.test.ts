@@ -262,3 +262,25 @@ describe('safetensors reader fuzzing', () => {
     }
   });
 });
+
+describe('header size bounds', () => {
+  it('a header with more strings than maxHeaderStrings is refused before parsing', () => {
+    const meta: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) meta[`k${i}`] = 'v';
+    const file = writeSafetensors(new Map(), meta);
+    expect(() => readSafetensors(file, { maxHeaderStrings: 100 })).toThrow(
+      /header has more than 100 strings .*raise maxHeaderStrings/,
+    );
+    expect(readSafetensors(file, { maxHeaderStrings: 1000 }).metadata).toEqual(meta);
+  });
+
+  it('the default bound refuses a header of 1.2 million metadata keys', () => {
+    const parts: string[] = [];
+    for (let i = 0; i < 600_000; i++) parts.push(`"${i}":"x"`);
+    const header = new TextEncoder().encode(`{"__metadata__":{${parts.join(',')}}}`);
+    const file = new Uint8Array(8 + header.length);
+    new DataView(file.buffer).setUint32(0, header.length, true);
+    file.set(header, 8);
+    expect(() => readSafetensors(file)).toThrow(/header has more than 1000000 strings/);
+  });
+});
