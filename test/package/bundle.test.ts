@@ -67,7 +67,14 @@ describe('consumer bundle of vit-ts (esbuild, platform browser)', () => {
     expect(b.imports.filter((p) => BACKEND_OR_NODE.test(p))).toEqual([]);
     expect(b.code).not.toMatch(BACKEND_OR_NODE);
     // The Node-only entry (file system helpers) stays out of the browser-safe root.
-    expect(b.inputs.filter((f) => f.startsWith('src/io/') || f === 'src/node.ts')).toEqual([]);
+    expect(
+      b.inputs.filter(
+        (f) =>
+          f === 'src/node.ts' ||
+          /_node\.ts$|^src\/io\/(node_fs|atomic|safe_read)\.ts$|^src\/parallel\//.test(f),
+      ),
+    ).toEqual([]);
+    expect(b.imports.filter((p) => p.startsWith('node:'))).toEqual([]);
   });
 
   it('importing only PatchEmbed leaves out ResNet18, VisionTransformer, the weights code and the rest', async () => {
