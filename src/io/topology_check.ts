@@ -17,13 +17,11 @@ const isIndex = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v)
 
 /** Throws a {@link ModelFileError} (naming `file`) if the topology cannot be deserialized in finite time. */
 export function checkTopology(file: string, modelTopology: unknown): void {
-  const fail = (what: string): never => {
-    throw new ModelFileError(`loadModel: ${file}: modelTopology ${what}`);
-  };
+  const fail = (what: string) => new ModelFileError(`loadModel: ${file}: modelTopology ${what}`);
   let topo = modelTopology;
   if (isRecord(topo) && topo['model_config'] != null) topo = topo['model_config'];
   if (!isRecord(topo) || typeof topo['class_name'] !== 'string' || !isRecord(topo['config'])) {
-    return fail('must be an object with class_name and config');
+    throw fail('must be an object with class_name and config');
   }
   const config = topo['config'] as Record<string, unknown>;
   const layers = config['layers'];
@@ -33,7 +31,7 @@ export function checkTopology(file: string, modelTopology: unknown): void {
   )
     return;
   if (!Array.isArray(layers) || layers.length > MAX_LAYERS) {
-    return fail(`config.layers must be an array of at most ${MAX_LAYERS} layers`);
+    throw fail(`config.layers must be an array of at most ${MAX_LAYERS} layers`);
   }
   const nodes = new Map<string, number>(); // layer name -> nodes created so far
   const pending: Array<{ layer: string; inputs: Array<[string, number, number]> }> = [];
@@ -43,16 +41,16 @@ export function checkTopology(file: string, modelTopology: unknown): void {
       typeof layer['name'] !== 'string' ||
       typeof layer['class_name'] !== 'string'
     ) {
-      return fail(`layer #${i} must have a string name and class_name`);
+      throw fail(`layer #${i} must have a string name and class_name`);
     }
     const name = layer['name'];
-    if (nodes.has(name)) fail(`names layer '${name}' twice`);
+    if (nodes.has(name)) throw fail(`names layer '${name}' twice`);
     nodes.set(name, layer['class_name'] === 'InputLayer' ? 1 : 0);
     const inbound = layer['inbound_nodes'] ?? [];
-    if (!Array.isArray(inbound)) return fail(`layer '${name}' has a non-array inbound_nodes`);
+    if (!Array.isArray(inbound)) throw fail(`layer '${name}' has a non-array inbound_nodes`);
     for (const node of inbound) {
       if (!Array.isArray(node))
-        return fail(`layer '${name}' has an inbound node that is not an array`);
+        throw fail(`layer '${name}' has an inbound node that is not an array`);
       const inputs: Array<[string, number, number]> = [];
       for (const entry of node) {
         if (
@@ -61,7 +59,7 @@ export function checkTopology(file: string, modelTopology: unknown): void {
           !isIndex(entry[1]) ||
           !isIndex(entry[2])
         ) {
-          return fail(
+          throw fail(
             `layer '${name}' has an inbound entry ${JSON.stringify(entry)}; expected [layer name, node index, tensor index, kwargs]`,
           );
         }
@@ -73,7 +71,9 @@ export function checkTopology(file: string, modelTopology: unknown): void {
   for (const p of pending) {
     for (const [inbound] of p.inputs) {
       if (!nodes.has(inbound))
-        fail(`layer '${p.layer}' takes input from '${inbound}', which is not a layer of the model`);
+        throw fail(
+          `layer '${p.layer}' takes input from '${inbound}', which is not a layer of the model`,
+        );
     }
   }
   // Replay tfjs' rounds: a node is processed once its inbound nodes exist.
@@ -86,7 +86,7 @@ export function checkTopology(file: string, modelTopology: unknown): void {
     });
     if (next.length === left.length) {
       const p = next[0] as (typeof next)[number];
-      return fail(
+      throw fail(
         `layer '${p.layer}' waits for inbound nodes ${JSON.stringify(p.inputs)} that never exist (missing node or cycle)`,
       );
     }
@@ -94,7 +94,7 @@ export function checkTopology(file: string, modelTopology: unknown): void {
   }
   for (const key of ['input_layers', 'output_layers']) {
     const list = config[key];
-    if (!Array.isArray(list)) return fail(`config.${key} must be an array`);
+    if (!Array.isArray(list)) throw fail(`config.${key} must be an array`);
     for (const entry of list) {
       if (
         !Array.isArray(entry) ||
@@ -102,12 +102,12 @@ export function checkTopology(file: string, modelTopology: unknown): void {
         !isIndex(entry[1]) ||
         !isIndex(entry[2])
       ) {
-        return fail(
+        throw fail(
           `config.${key} has an entry ${JSON.stringify(entry)}; expected [layer name, node index, tensor index]`,
         );
       }
       if (!((nodes.get(entry[0]) ?? 0) > (entry[1] as number))) {
-        fail(`config.${key} names node ${entry[1]} of '${entry[0]}', which does not exist`);
+        throw fail(`config.${key} names node ${entry[1]} of '${entry[0]}', which does not exist`);
       }
     }
   }

@@ -44,7 +44,7 @@ beforeAll(async () => {
   };
   const held = splitDigits(meta.training.seed, meta.training.trainSize).heldOut.slice(0, 500);
   const buf = new Float32Array(held.length * 784);
-  held.forEach((d, i) => buf.set(d.pixels, i * 784));
+  for (const [i, d] of held.entries()) buf.set(d.pixels, i * 784);
   x = tf.tensor4d(buf, [held.length, 28, 28, 1]);
   labels = held.map((d) => d.label);
   refLogits = logitsOf(reference);
@@ -109,7 +109,9 @@ it('quantizeWeights keeps int32 weights and maps 0 exactly in uint8', () => {
   const decoded = tf.io.decodeWeights(q.data.buffer as ArrayBuffer, q.specs);
   const a = Array.from(decoded['a']?.dataSync() ?? []);
   expect(a[1]).toBe(0);
-  a.forEach((v, i) => expect(Math.abs(v - ([-1, 0, 0.5, 2][i] as number))).toBeLessThan(3 / 255));
+  for (const [i, v] of a.entries()) {
+    expect(Math.abs(v - ([-1, 0, 0.5, 2][i] as number))).toBeLessThan(3 / 255);
+  }
   expect(Array.from(decoded['b']?.dataSync() ?? [])).toEqual([7, -9]);
   tf.dispose(Object.values(decoded));
   expect(() => quantizeWeights(specs, data, 'int4' as never)).toThrow(
