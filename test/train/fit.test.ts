@@ -65,7 +65,13 @@ describeBackends('a few fit steps lower the loss', () => {
   // vit-ts models output logits (timm heads have no softmax): the loss is softmax cross-entropy
   // on logits. ('categoricalCrossentropy' expects probabilities and clips negative logits to
   // 1e-7, which gives a constant loss of 16.1 per sample.)
-  it('ResNet18 (CIFAR stem, 32 px), batch 2, 2 SGD steps: lowers the loss on every backend, wasm included', async () => {
+  // Skipped on cpu: tfjs' cpu backend computes the convolution filter gradient ~45x slower than
+  // its forward convolution (tf.profile: 67 s of a 75 s step at 16 px), so these two steps took
+  // 13 min in CI; at 8 px layer4's BatchNorm sees 1x1 maps and some weights get no gradient.
+  // ResNet18's cpu gradients are still checked by test/backends/layer_grads.test.ts (BasicBlock)
+  // and test/models/hybrid.test.ts (a ResNet18 trunk).
+  it('ResNet18 (CIFAR stem, 32 px), batch 2, 2 SGD steps: lowers the loss on every backend but cpu, wasm included', async (ctx) => {
+    if (tf.getBackend() === 'cpu') ctx.skip();
     const before = tf.memory().numTensors;
     const [x, y] = batch(2, 32, 10, 12);
     const model = createResNet18({ numClasses: 10, stem: 'cifar' });
@@ -84,5 +90,5 @@ describeBackends('a few fit steps lower the loss', () => {
     model.dispose();
     tf.dispose([x, y]);
     expect(tf.memory().numTensors - before).toBeLessThanOrEqual(2);
-  }, 600_000); // tfjs' cpu-backend convolutions need 1-3 min for these 2 steps on 2 cores
+  }, 300_000);
 });
