@@ -8,6 +8,7 @@ import {
   createViT,
   freeze,
   GroupedAdamW,
+  globalNorm,
   layerIdOf,
   ModelEma,
   mixBatch,
@@ -209,12 +210,15 @@ describeBackends('training kit', () => {
   it('clipByGlobalNorm scales all gradients by maxNorm / norm when the norm is larger', async () => {
     const grads = { a: tf.tensor1d([3, 0]), b: tf.tensor2d([[0, 4]]) };
     const before = tf.memory().numTensors;
-    const { grads: out, norm } = clipByGlobalNorm(grads, 1);
+    const { grads: out, norm } = await clipByGlobalNorm(grads, 1);
     expect(norm).toBeCloseTo(5, 5);
     expect(Array.from(await out['a'].data())[0]).toBeCloseTo(0.6, 5);
     expect(Array.from(await out['b'].data())[1]).toBeCloseTo(0.8, 5);
-    const loose = clipByGlobalNorm(grads, 10);
+    const loose = await clipByGlobalNorm(grads, 10);
+    expect(loose.norm).toBeCloseTo(5, 5);
     expect(Array.from(await loose.grads['b'].data())).toEqual([0, 4]);
+    expect(await globalNorm([grads.a, grads.b])).toBeCloseTo(5, 5);
+    expect(await globalNorm([])).toBe(0);
     tf.dispose([...Object.values(out), ...Object.values(loose.grads)]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose(Object.values(grads));
