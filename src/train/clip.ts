@@ -41,9 +41,25 @@ export async function clipByGlobalNorm(
   return { grads: out, norm };
 }
 
+/**
+ * Sum of a non-empty list of tensors by pairwise `tf.add`. Not `tf.addN`: tfjs 4.22's webgpu
+ * AddN adds only the first 5 of more inputs (so clipping never triggered on webgpu).
+ */
+function sumPairwise(tensors: tf.Tensor[]): tf.Tensor {
+  let level = tensors;
+  while (level.length > 1) {
+    const next: tf.Tensor[] = [];
+    for (let i = 0; i < level.length; i += 2) {
+      next.push(i + 1 < level.length ? tf.add(level[i], level[i + 1]) : level[i]);
+    }
+    level = next;
+  }
+  return level[0];
+}
+
 /** `sqrt(sum_i ||t_i||^2)` of a non-empty list as a scalar tensor (the caller disposes it). */
 function globalNormTensor(tensors: readonly tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.addN(tensors.map((t) => tf.sum(tf.square(t))))) as tf.Scalar);
+  return tf.tidy(() => tf.sqrt(sumPairwise(tensors.map((t) => tf.sum(tf.square(t))))) as tf.Scalar);
 }
 
 /** Global L2 norm `sqrt(sum_i ||t_i||^2)` of a list of tensors, read asynchronously. */
