@@ -195,6 +195,23 @@ export function requireRate(owner: string, name: string, value: unknown): number
   return value;
 }
 
+/**
+ * `value` if it is `true` or `false`, `fallback` if it is `undefined`; anything else (a truthy
+ * string such as `'no'`, `1`, `null`) throws a {@link ConfigError}.
+ */
+export function requireBoolean(
+  owner: string,
+  name: string,
+  value: unknown,
+  fallback: boolean,
+): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new ConfigError(`${owner}: ${name} must be true or false, got ${showValue(value)}`);
+  }
+  return value;
+}
+
 /** Throws a {@link ConfigError} unless `value` is a finite number > 0. */
 export function requirePositive(owner: string, name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
