@@ -40,7 +40,7 @@ type AnyLayerClass = (new (
   args: never,
 ) => layers.Layer) & {
   className: string;
-  fromConfig: (cls: unknown, config: tf.serialization.ConfigDict) => tf.serialization.Serializable;
+  fromConfig: typeof layers.Layer.fromConfig;
 };
 
 interface Case {
@@ -210,7 +210,10 @@ describe('layer constructor args', () => {
     (_short, c) => {
       const layer = new c.cls({ ...c.args(), name: 'x', trainable: false } as never);
       const config = layer.getConfig();
-      const restored = c.cls.fromConfig(c.cls, JSON.parse(JSON.stringify(config))) as layers.Layer;
+      const restored = c.cls.fromConfig(
+        c.cls as never,
+        JSON.parse(JSON.stringify(config)),
+      ) as layers.Layer;
       expect(restored.getConfig()).toEqual(config);
       expect(restored.trainable).toBe(false);
       // What tfjs' deserializer and a first layer of a Sequential add: all accepted.
@@ -221,7 +224,7 @@ describe('layer constructor args', () => {
         customObjects: {},
         weights: null,
       };
-      const again = c.cls.fromConfig(c.cls, withBase) as layers.Layer;
+      const again = c.cls.fromConfig(c.cls as never, withBase) as layers.Layer;
       expect(again.batchInputShape).toEqual([null, ...c.inputShape]);
       const viaInputShape = new c.cls({
         ...c.args(),
