@@ -221,6 +221,25 @@ export function requirePositive(owner: string, name: string, value: unknown): nu
 }
 
 /**
+ * Throws an {@link InputShapeError} when the batch axis (axis 0) of `shape` is 0: an empty batch
+ * is a caller's mistake (tfjs' own `predict` fails on it with "Pass at least one tensor to
+ * concat"), so every vit-ts layer refuses it by name. `expected` (batch axis included) and
+ * `meaning` describe the input for the message.
+ */
+export function assertNonEmptyBatch(
+  owner: string,
+  shape: ReadonlyArray<number | null | undefined>,
+  expected: ReadonlyArray<number | null>,
+  meaning: string,
+): void {
+  if (shape.length === 0 || shape[0] !== 0) return;
+  const rest = expected.slice(1).map((d) => (d == null ? 'null' : String(d)));
+  throw new InputShapeError(
+    `${owner}: expected input of shape [batch >= 1${rest.map((d) => `, ${d}`).join('')}] (${meaning}), got a batch of 0: ${formatShape(shape)}`,
+  );
+}
+
+/**
  * Checks an input shape against an expected pattern (`null` = any size) and throws an
  * {@link InputShapeError} naming the layer, the expected and the received shape.
  */
@@ -230,6 +249,7 @@ export function assertInputShape(
   expected: ReadonlyArray<number | null>,
   meaning: string,
 ): void {
+  assertNonEmptyBatch(owner, shape, expected, meaning);
   const ok =
     shape.length === expected.length &&
     expected.every((d, i) => d == null || shape[i] == null || shape[i] === d);

@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { serialization } from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
-import { assertInputShape, requirePositive } from '../errors';
+import { assertInputShape, assertNonEmptyBatch, requirePositive } from '../errors';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { ones, zeros } from './init';
 import { readWeight } from './layer_utils';
@@ -52,6 +52,14 @@ export class LayerNorm extends layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    if (x.rank >= 2) {
+      assertNonEmptyBatch(
+        'LayerNorm',
+        x.shape,
+        [null, ...x.shape.slice(1)],
+        'features on the last axis',
+      );
+    }
     return layerNorm(
       x,
       readWeight(this.gamma, 'LayerNorm', 'gamma'),

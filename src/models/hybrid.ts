@@ -23,6 +23,7 @@ import {
 } from '../layers/hybrid_embed';
 import { registerLayer, withDefaultName } from '../layers/register';
 import type { LayerArgs } from '../tfjs_types';
+import { guardEmptyBatch } from './batch_guard';
 import { IMAGENET_NORMALIZATION, type Normalization } from './presets';
 import { ResNet18, type ResNetStem, resNetFeatureSize } from './resnet';
 import {
@@ -424,5 +425,5 @@ export function createHybridViT(
   const [h, w] = toPair('createHybridViT', 'imgSize', resolved.vit.imgSize);
   const inp = input({ shape: [h, w, resolved.vit.inChans], name: 'image' });
   const vit = new HybridVisionTransformer({ ...config, name: 'vit' });
-  return model({ inputs: inp, outputs: vit.apply(inp) as SymbolicTensor, name });
+  return guardEmptyBatch(model({ inputs: inp, outputs: vit.apply(inp) as SymbolicTensor, name }));
 }
