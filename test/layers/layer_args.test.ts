@@ -35,6 +35,7 @@ import {
 } from '../../src/index';
 import { CLASS_PREFIX, shortClassName } from '../../src/layers/register';
 import { describeBackends, seededValues } from '../helpers/backends';
+import { TINY_HYBRID } from '../helpers/tiny_models';
 
 type AnyLayerClass = (new (
   args: never,
@@ -114,15 +115,7 @@ const CASES: Case[] = [
   },
   {
     cls: HybridVisionTransformer,
-    args: () => ({
-      imgSize: 8,
-      stem: 'cifar',
-      backboneStages: 1,
-      embedDim: 4,
-      depth: 1,
-      numHeads: 2,
-      numClasses: 2,
-    }),
+    args: () => ({ ...TINY_HYBRID }),
     inputShape: [8, 8, 3],
     booleans: ['qkvBias', 'classToken'],
   },

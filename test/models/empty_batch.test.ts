@@ -32,6 +32,7 @@ import {
 } from '../../src/index';
 import { loadModel, saveModel } from '../../src/node';
 import { describeBackends } from '../helpers/backends';
+import { TINY_HYBRID, TINY_VIT } from '../helpers/tiny_models';
 
 const mnistModelDir = fileURLToPath(new URL('../../examples/mnist/model', import.meta.url));
 
@@ -72,11 +73,7 @@ afterAll(async () => {
 
 describeBackends('empty batch', (backend) => {
   it('createViT: predict / predictOnBatch / evaluate / fit refuse batch 0; batch 1 predicts as tfjs does', async () => {
-    const model = createViT(
-      { imgSize: 16, patchSize: 8, embedDim: 8, depth: 1, numHeads: 2, numClasses: 3 },
-      {},
-      { seed: 1 },
-    );
+    const model = createViT(TINY_VIT, {}, { seed: 1 });
     expect(model).toBeInstanceOf(LayersModel);
     await expectModelRefusesEmptyBatch(model, [16, 16, 3]);
     // The guard changes nothing else: same output as tfjs' own predict.
@@ -93,15 +90,7 @@ describeBackends('empty batch', (backend) => {
     const resnet = createResNet18({ numClasses: 2, stem: 'cifar', imgSize: 8, seed: 1 });
     await expectModelRefusesEmptyBatch(resnet, [8, 8, 3]);
     resnet.dispose();
-    const hybrid = createHybridViT({
-      imgSize: 8,
-      stem: 'cifar',
-      backboneStages: 1,
-      embedDim: 4,
-      depth: 1,
-      numHeads: 2,
-      numClasses: 2,
-    });
+    const hybrid = createHybridViT(TINY_HYBRID);
     await expectModelRefusesEmptyBatch(hybrid, [8, 8, 3]);
     hybrid.dispose();
   });
@@ -163,11 +152,7 @@ describeBackends('empty batch', (backend) => {
   });
 
   it('model.apply / execute paths (VisionTransformer, ResNet18 layers), attention tools and training helpers refuse batch 0', async () => {
-    const model = createViT(
-      { imgSize: 16, patchSize: 8, embedDim: 8, depth: 1, numHeads: 2, numClasses: 3 },
-      {},
-      { seed: 2 },
-    );
+    const model = createViT(TINY_VIT, {}, { seed: 2 });
     const resnet = createResNet18({ numClasses: 2, stem: 'cifar', imgSize: 8, seed: 1 });
     const before = tf.memory().numTensors;
     const empty = tf.zeros([0, 16, 16, 3]);
