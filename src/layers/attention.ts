@@ -4,6 +4,7 @@ import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import {
   assertInputShape,
+  requireBoolean,
   requireDivisible,
   requirePositive,
   requirePositiveInt,
@@ -15,7 +16,7 @@ import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { ones, timmNormal, zeros } from './init';
 import { readWeight } from './layer_utils';
 import { dropout, layerNorm, linear } from './ops';
-import { registerLayer, withDefaultName } from './register';
+import { type ArgFields, layerArgs, registerLayer } from './register';
 
 /** Configuration of {@link MultiHeadAttention}. */
 export interface MultiHeadAttentionArgs extends LayerArgs {
@@ -34,6 +35,16 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   /** Epsilon of the qk-norm LayerNorms (timm: the block's norm, 1e-6). Default 1e-6. */
   normEps?: number;
 }
+
+const MULTI_HEAD_ATTENTION_FIELDS = {
+  dim: true,
+  numHeads: true,
+  qkvBias: true,
+  attnDrop: true,
+  projDrop: true,
+  qkNorm: true,
+  normEps: true,
+} satisfies ArgFields<MultiHeadAttentionArgs>;
 
 /** Output of {@link MultiHeadAttention.callWithAttention}. */
 export interface AttentionOutput {
@@ -73,8 +84,10 @@ export class MultiHeadAttention extends layers.Layer {
   private qkNormW: LayerVariable[] = [];
 
   constructor(args: MultiHeadAttentionArgs) {
-    super(withDefaultName(args, 'multi_head_attention'));
-    this.dim = requirePositiveInt('MultiHeadAttention', 'dim', args?.dim);
+    super(
+      layerArgs('MultiHeadAttention', args, MULTI_HEAD_ATTENTION_FIELDS, 'multi_head_attention'),
+    );
+    this.dim = requirePositiveInt('MultiHeadAttention', 'dim', args.dim);
     this.numHeads = requirePositiveInt('MultiHeadAttention', 'numHeads', args.numHeads ?? 8);
     this.headDim = requireDivisible(
       'MultiHeadAttention',
@@ -84,10 +97,10 @@ export class MultiHeadAttention extends layers.Layer {
       this.numHeads,
     );
     this.scale = this.headDim ** -0.5;
-    this.qkvBias = args.qkvBias ?? true;
+    this.qkvBias = requireBoolean('MultiHeadAttention', 'qkvBias', args.qkvBias, true);
     this.attnDrop = requireRate('MultiHeadAttention', 'attnDrop', args.attnDrop ?? 0);
     this.projDrop = requireRate('MultiHeadAttention', 'projDrop', args.projDrop ?? 0);
-    this.qkNorm = args.qkNorm ?? false;
+    this.qkNorm = requireBoolean('MultiHeadAttention', 'qkNorm', args.qkNorm, false);
     this.normEps = requirePositive('MultiHeadAttention', 'normEps', args.normEps ?? 1e-6);
   }
 
