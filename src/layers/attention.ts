@@ -10,7 +10,8 @@ import {
   requirePositiveInt,
   requireRate,
 } from '../errors';
-import { batchMatMul, splitLastAxis } from '../ops/matmul';
+import { multiHeadAttentionCore } from '../ops/attention_core';
+import { batchMatMul, splitLastAxis, useFastForm } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { ones, timmNormal, zeros } from './init';
 import { readWeight } from './layer_utils';
@@ -139,6 +140,26 @@ export class MultiHeadAttention extends layers.Layer {
     const [b, n] = x.shape;
     const h = this.numHeads;
     const hd = this.headDim;
+    if (useFastForm() && !this.qkNorm && !keepAttention && !(training && this.attnDrop > 0)) {
+      // wasm: one attention op in the layouts wasm's kernels run fastest (attention_core.ts).
+      // q, k, v from column blocks of the fused weights (slicing weights, not activations).
+      const x2 = tf.reshape(x, [b * n, this.dim]);
+      const kernels = tf.split(
+        readWeight(this.qkvKernel, 'MultiHeadAttention', 'qkv/kernel'),
+        3,
+        1,
+      );
+      const biases = this.qkvBiasW ? tf.split(this.qkvBiasW.read(), 3, 0) : [null, null, null];
+      const [q2, k2, v2] = kernels.map((w, i) => linear(x2, w, biases[i]) as tf.Tensor2D);
+      const ctx2 = multiHeadAttentionCore(q2, k2, v2, b, n, h, this.scale);
+      const out2 = linear(
+        ctx2,
+        readWeight(this.projKernel, 'MultiHeadAttention', 'proj/kernel'),
+        this.projBias?.read(),
+      );
+      const y2 = dropout(tf.reshape(out2, [b, n, this.dim]), this.projDrop, training);
+      return [y2 as tf.Tensor3D, null];
+    }
     const qkv = linear(
       x,
       readWeight(this.qkvKernel, 'MultiHeadAttention', 'qkv/kernel'),
