@@ -64,9 +64,34 @@ export const VIT_TINY_P4_32: ViTConfig = {
   numClasses: 10,
 };
 
+/** The small ViTs the examples train on 28 px grey images (Fashion-MNIST and MNIST). */
+export const SMALL_VITS: Record<string, ViTConfig> = {
+  vit_fashion_28: {
+    imgSize: 28,
+    patchSize: 4,
+    inChans: 1,
+    embedDim: 64,
+    depth: 4,
+    numHeads: 4,
+    mlpRatio: 2,
+    numClasses: 10,
+  },
+  vit_mnist_28: {
+    imgSize: 28,
+    patchSize: 4,
+    inChans: 1,
+    embedDim: 48,
+    depth: 6,
+    numHeads: 4,
+    mlpRatio: 2,
+    numClasses: 10,
+  },
+};
+
 /**
  * Builds a named model: a ViT preset name (224 px, 1000 classes), `vit_tiny_p4_32` (training
- * configuration), `resnet18_imagenet` (224 px) or `resnet18_cifar` (32 px, 10 classes).
+ * configuration), `vit_fashion_28` / `vit_mnist_28` (the examples' small ViTs),
+ * `resnet18_imagenet` (224 px) or `resnet18_cifar` (32 px, 10 classes).
  */
 export function buildBenchModel(name: string): BenchModel {
   if (name === 'resnet18_imagenet' || name === 'resnet18_cifar') {
@@ -84,7 +109,7 @@ export function buildBenchModel(name: string): BenchModel {
   const config =
     name === 'vit_tiny_p4_32'
       ? VIT_TINY_P4_32
-      : VIT_PRESETS[name as keyof typeof VIT_PRESETS]?.config;
+      : (SMALL_VITS[name] ?? VIT_PRESETS[name as keyof typeof VIT_PRESETS]?.config);
   if (!config) throw new Error(`unknown bench model ${name}`);
   const resolved = resolveViTConfig(config);
   return {

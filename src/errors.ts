@@ -68,11 +68,28 @@ export class NotBuiltError extends VitTsError {
   }
 }
 
-/** Short JSON rendering of an (untrusted) value for error messages, cut to 80 characters. */
+// Stands for a BigInt inside JSON.stringify's output until it is replaced by its digits.
+const BIGINT_MARK = '\u0000bigint:';
+
+/** JSON.stringify that writes BigInts as their exact digits (`[0, 9223372036854775808]`). */
+function stringifyExact(value: unknown): string | undefined {
+  let hasBigInt = false;
+  const text = JSON.stringify(value, (_key, v) => {
+    if (typeof v !== 'bigint') return v;
+    hasBigInt = true;
+    return `${BIGINT_MARK}${v}`;
+  });
+  return hasBigInt ? text?.replace(/"\\u0000bigint:(-?\d+)"/g, '$1') : text;
+}
+
+/**
+ * Short JSON rendering of an (untrusted) value for error messages, cut to 80 characters.
+ * BigInts (huge integers from a file header) are written with their exact digits.
+ */
 export function showValue(value: unknown): string {
   let text: string;
   try {
-    text = value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value));
+    text = value === undefined ? 'undefined' : (stringifyExact(value) ?? String(value));
   } catch {
     text = String(value);
   }
@@ -195,12 +212,48 @@ export function requireRate(owner: string, name: string, value: unknown): number
   return value;
 }
 
+/**
+ * `value` if it is `true` or `false`, `fallback` if it is `undefined`; anything else (a truthy
+ * string such as `'no'`, `1`, `null`) throws a {@link ConfigError}.
+ */
+export function requireBoolean(
+  owner: string,
+  name: string,
+  value: unknown,
+  fallback: boolean,
+): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') {
+    throw new ConfigError(`${owner}: ${name} must be true or false, got ${showValue(value)}`);
+  }
+  return value;
+}
+
 /** Throws a {@link ConfigError} unless `value` is a finite number > 0. */
 export function requirePositive(owner: string, name: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
     throw new ConfigError(`${owner}: ${name} must be a finite number > 0, got ${String(value)}`);
   }
   return value;
+}
+
+/**
+ * Throws an {@link InputShapeError} when the batch axis (axis 0) of `shape` is 0: an empty batch
+ * is a caller's mistake (tfjs' own `predict` fails on it with "Pass at least one tensor to
+ * concat"), so every vit-ts layer refuses it by name. `expected` (batch axis included) and
+ * `meaning` describe the input for the message.
+ */
+export function assertNonEmptyBatch(
+  owner: string,
+  shape: ReadonlyArray<number | null | undefined>,
+  expected: ReadonlyArray<number | null>,
+  meaning: string,
+): void {
+  if (shape.length === 0 || shape[0] !== 0) return;
+  const rest = expected.slice(1).map((d) => (d == null ? 'null' : String(d)));
+  throw new InputShapeError(
+    `${owner}: expected input of shape [batch >= 1${rest.map((d) => `, ${d}`).join('')}] (${meaning}), got a batch of 0: ${formatShape(shape)}`,
+  );
 }
 
 /**
@@ -213,6 +266,7 @@ export function assertInputShape(
   expected: ReadonlyArray<number | null>,
   meaning: string,
 ): void {
+  assertNonEmptyBatch(owner, shape, expected, meaning);
   const ok =
     shape.length === expected.length &&
     expected.every((d, i) => d == null || shape[i] == null || shape[i] === d);

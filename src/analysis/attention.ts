@@ -1,6 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { ConfigError, describeValue, formatShape, InputShapeError } from '../errors';
+import {
+  assertNonEmptyBatch,
+  ConfigError,
+  describeValue,
+  formatShape,
+  InputShapeError,
+} from '../errors';
 import { findArchitectureLayer } from '../models/find_layer';
 import { VisionTransformer } from '../models/vision_transformer';
 
@@ -85,6 +91,8 @@ export function assertImages(owner: string, vit: VisionTransformer, images: tf.T
   const [h, w] = vit.config.imgSize;
   const c = vit.config.inChans;
   const s = images.shape;
+  const pattern = vit.config.dynamicImgSize ? [null, null, null, c] : [null, h, w, c];
+  assertNonEmptyBatch(owner, s, pattern, 'images, a batch of NHWC images for this model');
   if (vit.config.dynamicImgSize) {
     // Any size the patch divides (the model resamples its position embedding).
     const [ph, pw] = vit.config.patchSize;

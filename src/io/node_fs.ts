@@ -21,6 +21,7 @@ import { type LayersModel, models } from '@tensorflow/tfjs-layers';
 import { checkKnownKeys } from '../config/schema';
 import { ConfigError, ModelFileError, VitTsError } from '../errors';
 import { withZeroInit } from '../layers/init';
+import { guardEmptyBatch } from '../models/batch_guard';
 import { getSizeLimits, withSizeLimits } from '../models/limits';
 import { commitVersioned } from './atomic';
 import { quantizeWeights, type WeightQuantization } from './quantize';
@@ -352,5 +353,5 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
   } finally {
     tf.dispose(Object.values(named));
   }
-  return model;
+  return guardEmptyBatch(model);
 }

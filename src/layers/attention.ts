@@ -4,17 +4,19 @@ import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
 import {
   assertInputShape,
+  requireBoolean,
   requireDivisible,
   requirePositive,
   requirePositiveInt,
   requireRate,
 } from '../errors';
-import { batchMatMul, splitLastAxis } from '../ops/matmul';
+import { multiHeadAttentionCore } from '../ops/attention_core';
+import { batchMatMul, splitLastAxis, useFastForm } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { ones, timmNormal, zeros } from './init';
 import { readWeight } from './layer_utils';
 import { dropout, layerNorm, linear } from './ops';
-import { registerLayer, withDefaultName } from './register';
+import { type ArgFields, layerArgs, registerLayer } from './register';
 
 /** Configuration of {@link MultiHeadAttention}. */
 export interface MultiHeadAttentionArgs extends LayerArgs {
@@ -33,6 +35,16 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   /** Epsilon of the qk-norm LayerNorms (timm: the block's norm, 1e-6). Default 1e-6. */
   normEps?: number;
 }
+
+const MULTI_HEAD_ATTENTION_FIELDS = {
+  dim: true,
+  numHeads: true,
+  qkvBias: true,
+  attnDrop: true,
+  projDrop: true,
+  qkNorm: true,
+  normEps: true,
+} satisfies ArgFields<MultiHeadAttentionArgs>;
 
 /** Output of {@link MultiHeadAttention.callWithAttention}. */
 export interface AttentionOutput {
@@ -72,8 +84,10 @@ export class MultiHeadAttention extends layers.Layer {
   private qkNormW: LayerVariable[] = [];
 
   constructor(args: MultiHeadAttentionArgs) {
-    super(withDefaultName(args, 'multi_head_attention'));
-    this.dim = requirePositiveInt('MultiHeadAttention', 'dim', args?.dim);
+    super(
+      layerArgs('MultiHeadAttention', args, MULTI_HEAD_ATTENTION_FIELDS, 'multi_head_attention'),
+    );
+    this.dim = requirePositiveInt('MultiHeadAttention', 'dim', args.dim);
     this.numHeads = requirePositiveInt('MultiHeadAttention', 'numHeads', args.numHeads ?? 8);
     this.headDim = requireDivisible(
       'MultiHeadAttention',
@@ -83,10 +97,10 @@ export class MultiHeadAttention extends layers.Layer {
       this.numHeads,
     );
     this.scale = this.headDim ** -0.5;
-    this.qkvBias = args.qkvBias ?? true;
+    this.qkvBias = requireBoolean('MultiHeadAttention', 'qkvBias', args.qkvBias, true);
     this.attnDrop = requireRate('MultiHeadAttention', 'attnDrop', args.attnDrop ?? 0);
     this.projDrop = requireRate('MultiHeadAttention', 'projDrop', args.projDrop ?? 0);
-    this.qkNorm = args.qkNorm ?? false;
+    this.qkNorm = requireBoolean('MultiHeadAttention', 'qkNorm', args.qkNorm, false);
     this.normEps = requirePositive('MultiHeadAttention', 'normEps', args.normEps ?? 1e-6);
   }
 
@@ -126,6 +140,26 @@ export class MultiHeadAttention extends layers.Layer {
     const [b, n] = x.shape;
     const h = this.numHeads;
     const hd = this.headDim;
+    if (useFastForm() && !this.qkNorm && !keepAttention && !(training && this.attnDrop > 0)) {
+      // wasm: one attention op in the layouts wasm's kernels run fastest (attention_core.ts).
+      // q, k, v from column blocks of the fused weights (slicing weights, not activations).
+      const x2 = tf.reshape(x, [b * n, this.dim]);
+      const kernels = tf.split(
+        readWeight(this.qkvKernel, 'MultiHeadAttention', 'qkv/kernel'),
+        3,
+        1,
+      );
+      const biases = this.qkvBiasW ? tf.split(this.qkvBiasW.read(), 3, 0) : [null, null, null];
+      const [q2, k2, v2] = kernels.map((w, i) => linear(x2, w, biases[i]) as tf.Tensor2D);
+      const ctx2 = multiHeadAttentionCore(q2, k2, v2, b, n, h, this.scale);
+      const out2 = linear(
+        ctx2,
+        readWeight(this.projKernel, 'MultiHeadAttention', 'proj/kernel'),
+        this.projBias?.read(),
+      );
+      const y2 = dropout(tf.reshape(out2, [b, n, this.dim]), this.projDrop, training);
+      return [y2 as tf.Tensor3D, null];
+    }
     const qkv = linear(
       x,
       readWeight(this.qkvKernel, 'MultiHeadAttention', 'qkv/kernel'),

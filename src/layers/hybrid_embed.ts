@@ -8,6 +8,7 @@ import {
   ConfigError,
   formatShape,
   InputShapeError,
+  requireBoolean,
   requirePositiveInt,
 } from '../errors';
 import { type Size2D, toPair } from '../geometry';
@@ -16,7 +17,7 @@ import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { CompositeLayer } from './composite';
 import { timmNormal, zeros } from './init';
 import { readWeight } from './layer_utils';
-import { registerLayer, withDefaultName } from './register';
+import { type ArgFields, layerArgs, registerLayer } from './register';
 
 /** Configuration of {@link HybridEmbed}. */
 export interface HybridEmbedArgs extends LayerArgs {
@@ -41,6 +42,15 @@ export interface HybridEmbedArgs extends LayerArgs {
   /** Whether the projection has a bias (timm: true). Default true. */
   bias?: boolean;
 }
+
+const HYBRID_EMBED_FIELDS = {
+  backbone: true,
+  imgSize: true,
+  inChans: true,
+  patchSize: true,
+  embedDim: true,
+  bias: true,
+} satisfies ArgFields<HybridEmbedArgs>;
 
 /** A layer (or model) given as `{ className, config }`, as tfjs serializes nested layers. */
 interface SerializedLayer {
@@ -147,11 +157,11 @@ export class HybridEmbed extends CompositeLayer {
   private bias?: LayerVariable;
 
   constructor(args: HybridEmbedArgs) {
-    super(withDefaultName(args, 'hybrid_embed'));
+    super(layerArgs('HybridEmbed', args, HYBRID_EMBED_FIELDS, 'hybrid_embed'));
     const o = 'HybridEmbed';
-    if (!(args?.backbone instanceof layers.Layer)) {
+    if (!(args.backbone instanceof layers.Layer)) {
       throw new ConfigError(
-        `${o}: backbone must be a tf.layers layer or a tf.LayersModel, got ${describe(args?.backbone)}`,
+        `${o}: backbone must be a tf.layers layer or a tf.LayersModel, got ${describe(args.backbone)}`,
       );
     }
     this.backbone = args.backbone;
@@ -159,7 +169,7 @@ export class HybridEmbed extends CompositeLayer {
     this.inChans = requirePositiveInt(o, 'inChans', args.inChans ?? 3);
     this.patchSize = toPair(o, 'patchSize', args.patchSize ?? 1);
     this.embedDim = requirePositiveInt(o, 'embedDim', args.embedDim ?? 768);
-    this.useBias = args.bias ?? true;
+    this.useBias = requireBoolean(o, 'bias', args.bias, true);
     this.featureShape = backboneOutputShape(this.backbone, this.imgSize, this.inChans, o);
     const [h, w] = this.featureShape;
     const [ph, pw] = this.patchSize;

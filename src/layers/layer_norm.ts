@@ -2,18 +2,20 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { serialization } from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
-import { assertInputShape, requirePositive } from '../errors';
+import { assertInputShape, assertNonEmptyBatch, requirePositive } from '../errors';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { ones, zeros } from './init';
 import { readWeight } from './layer_utils';
 import { layerNorm } from './ops';
-import { registerLayer, withDefaultName } from './register';
+import { type ArgFields, layerArgs, registerLayer } from './register';
 
 /** Configuration of {@link LayerNorm}. */
 export interface LayerNormArgs extends LayerArgs {
   /** Added to the variance before the square root. timm uses 1e-6, HF ViT 1e-12. Default 1e-6. */
   epsilon?: number;
 }
+
+const LAYER_NORM_FIELDS = { epsilon: true } satisfies ArgFields<LayerNormArgs>;
 
 /**
  * Layer normalization over the last axis, as `torch.nn.LayerNorm(dim, eps)`. Unlike
@@ -28,7 +30,7 @@ export class LayerNorm extends layers.Layer {
   private beta?: LayerVariable;
 
   constructor(args: LayerNormArgs = {}) {
-    super(withDefaultName(args, 'layer_norm'));
+    super(layerArgs('LayerNorm', args, LAYER_NORM_FIELDS, 'layer_norm'));
     this.epsilon = requirePositive('LayerNorm', 'epsilon', args.epsilon ?? 1e-6);
   }
 
@@ -50,6 +52,14 @@ export class LayerNorm extends layers.Layer {
 
   override call(inputs: tf.Tensor | tf.Tensor[], _kwargs: Kwargs): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0] : inputs;
+    if (x.rank >= 2) {
+      assertNonEmptyBatch(
+        'LayerNorm',
+        x.shape,
+        [null, ...x.shape.slice(1)],
+        'features on the last axis',
+      );
+    }
     return layerNorm(
       x,
       readWeight(this.gamma, 'LayerNorm', 'gamma'),

@@ -2,12 +2,18 @@ import type { serialization } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
-import { assertInputShape, requirePositiveInt } from '../errors';
+import {
+  assertInputShape,
+  ConfigError,
+  requireBoolean,
+  requirePositiveInt,
+  showValue,
+} from '../errors';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { timmNormal, zeros } from './init';
 import { readWeight } from './layer_utils';
 import { linear } from './ops';
-import { registerLayer, withDefaultName } from './register';
+import { type ArgFields, layerArgs, registerLayer } from './register';
 
 /** Configuration of {@link Linear}. */
 export interface LinearArgs extends LayerArgs {
@@ -20,6 +26,13 @@ export interface LinearArgs extends LayerArgs {
   /** Standard deviation of the normal kernel init (timm 0.02). Default 0.02. */
   initStd?: number;
 }
+
+const LINEAR_FIELDS = {
+  inFeatures: true,
+  outFeatures: true,
+  bias: true,
+  initStd: true,
+} satisfies ArgFields<LinearArgs>;
 
 /**
  * `torch.nn.Linear` with timm's init, on the last axis of any rank >= 2 input. Used for
@@ -36,11 +49,17 @@ export class Linear extends layers.Layer {
   private bias?: LayerVariable;
 
   constructor(args: LinearArgs) {
-    super(withDefaultName(args, 'linear'));
-    this.inFeatures = requirePositiveInt('Linear', 'inFeatures', args?.inFeatures);
+    super(layerArgs('Linear', args, LINEAR_FIELDS, 'linear'));
+    this.inFeatures = requirePositiveInt('Linear', 'inFeatures', args.inFeatures);
     this.outFeatures = requirePositiveInt('Linear', 'outFeatures', args.outFeatures);
-    this.useBias = args.bias ?? true;
-    this.initStd = args.initStd ?? 0.02;
+    this.useBias = requireBoolean('Linear', 'bias', args.bias, true);
+    const initStd = args.initStd ?? 0.02;
+    if (typeof initStd !== 'number' || !Number.isFinite(initStd) || initStd < 0) {
+      throw new ConfigError(
+        `Linear: initStd must be a finite number >= 0, got ${showValue(initStd)}`,
+      );
+    }
+    this.initStd = initStd;
   }
 
   private checkShape(shape: ReadonlyArray<number | null>): void {

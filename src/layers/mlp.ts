@@ -7,7 +7,7 @@ import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { timmNormal, zeros } from './init';
 import { readWeight } from './layer_utils';
 import { dropout, gelu, linear } from './ops';
-import { registerLayer, withDefaultName } from './register';
+import { type ArgFields, layerArgs, registerLayer } from './register';
 
 /** Configuration of {@link MLP}. */
 export interface MLPArgs extends LayerArgs {
@@ -20,6 +20,13 @@ export interface MLPArgs extends LayerArgs {
   /** Dropout after the activation and after fc2 while training. Default 0. */
   drop?: number;
 }
+
+const MLP_FIELDS = {
+  inFeatures: true,
+  hiddenFeatures: true,
+  outFeatures: true,
+  drop: true,
+} satisfies ArgFields<MLPArgs>;
 
 /**
  * The transformer feed-forward network, timm's `Mlp`: `fc2(drop(gelu(fc1(x))))` with exact
@@ -39,8 +46,8 @@ export class MLP extends layers.Layer {
   private fc2Bias?: LayerVariable;
 
   constructor(args: MLPArgs) {
-    super(withDefaultName(args, 'mlp'));
-    this.inFeatures = requirePositiveInt('MLP', 'inFeatures', args?.inFeatures);
+    super(layerArgs('MLP', args, MLP_FIELDS, 'mlp'));
+    this.inFeatures = requirePositiveInt('MLP', 'inFeatures', args.inFeatures);
     this.hiddenFeatures = requirePositiveInt(
       'MLP',
       'hiddenFeatures',

@@ -1,13 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Shape } from '@tensorflow/tfjs-layers';
 import { type LayerVariable, layers } from '@tensorflow/tfjs-layers';
-import { assertInputShape, InputShapeError, requirePositiveInt } from '../errors';
+import { assertInputShape, InputShapeError, requireBoolean, requirePositiveInt } from '../errors';
 import { patchGrid, type Size2D, toPair } from '../geometry';
 import { linear } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { timmNormal, zeros } from './init';
 import { readWeight } from './layer_utils';
-import { registerLayer, withDefaultName } from './register';
+import { type ArgFields, layerArgs, registerLayer } from './register';
 
 export type { Size2D } from '../geometry';
 
@@ -29,6 +29,15 @@ export interface PatchEmbedArgs extends LayerArgs {
    */
   dynamicImgSize?: boolean;
 }
+
+const PATCH_EMBED_FIELDS = {
+  imgSize: true,
+  patchSize: true,
+  inChans: true,
+  embedDim: true,
+  bias: true,
+  dynamicImgSize: true,
+} satisfies ArgFields<PatchEmbedArgs>;
 
 /**
  * Splits an NHWC image into non-overlapping patches and projects each to `embedDim`:
@@ -58,13 +67,18 @@ export class PatchEmbed extends layers.Layer {
   private bias?: LayerVariable;
 
   constructor(args: PatchEmbedArgs = {}) {
-    super(withDefaultName(args, 'patch_embed'));
+    super(layerArgs('PatchEmbed', args, PATCH_EMBED_FIELDS, 'patch_embed'));
     this.imgSize = toPair('PatchEmbed', 'imgSize', args.imgSize ?? 224);
     this.patchSize = toPair('PatchEmbed', 'patchSize', args.patchSize ?? 16);
     this.inChans = requirePositiveInt('PatchEmbed', 'inChans', args.inChans ?? 3);
     this.embedDim = requirePositiveInt('PatchEmbed', 'embedDim', args.embedDim ?? 768);
-    this.useBias = args.bias ?? true;
-    this.dynamicImgSize = args.dynamicImgSize ?? false;
+    this.useBias = requireBoolean('PatchEmbed', 'bias', args.bias, true);
+    this.dynamicImgSize = requireBoolean(
+      'PatchEmbed',
+      'dynamicImgSize',
+      args.dynamicImgSize,
+      false,
+    );
     const grid = patchGrid('PatchEmbed', this.imgSize, this.patchSize);
     this.gridSize = grid.gridSize;
     this.numPatches = grid.numPatches;

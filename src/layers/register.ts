@@ -1,5 +1,7 @@
 import { serialization } from '@tensorflow/tfjs-core';
+import { checkLayerArgs, type LAYER_ARG_KEYS } from '../config/schema';
 import { ConfigError } from '../errors';
+import type { LayerArgs } from '../tfjs_types';
 
 /** Package prefix of every vit-ts class name in saved model JSON (`VitTs>PatchEmbed`). */
 export const CLASS_PREFIX = 'VitTs';
@@ -44,4 +46,34 @@ export function withDefaultName<T extends { name?: string }>(args: T | undefined
   const n = (nameCounters.get(base) ?? 0) + 1;
   nameCounters.set(base, n);
   return { ...a, name: `${base}_${n}` };
+}
+
+/**
+ * Every field of a layer's args interface besides tfjs' {@link LayerArgs}, as an object of
+ * `true`s: written with `satisfies ArgFields<XxxArgs>`, the compiler fails when a field is added
+ * to the interface but not to the list (it would then be refused as unknown) or listed but gone.
+ */
+export type ArgFields<Args> = Record<Exclude<keyof Args, keyof LayerArgs>, true>;
+
+// Compile-time check: every key of tfjs' LayerArgs is accepted by checkLayerArgs (a tfjs upgrade
+// adding one would otherwise make saved models with it fail to load).
+const layerArgKeysCovered: Exclude<keyof LayerArgs, (typeof LAYER_ARG_KEYS)[number]> extends never
+  ? true
+  : false = true;
+void layerArgKeysCovered;
+
+/**
+ * The constructor args of a vit-ts layer, checked and named: throws a {@link ConfigError}
+ * naming `owner` unless `args` is a non-null object whose keys are `fields` or tfjs' layer args
+ * (what `getConfig` emits and `fromConfig` passes back), then gives it a default name
+ * ({@link withDefaultName}).
+ */
+export function layerArgs<T extends LayerArgs>(
+  owner: string,
+  args: T | undefined,
+  fields: ArgFields<T>,
+  defaultName: string,
+): T {
+  checkLayerArgs(owner, args, Object.keys(fields));
+  return withDefaultName(args, defaultName);
 }

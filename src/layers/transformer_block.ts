@@ -4,6 +4,7 @@ import type { LayerVariable, Shape } from '@tensorflow/tfjs-layers';
 import { initializers } from '@tensorflow/tfjs-layers';
 import {
   assertInputShape,
+  requireBoolean,
   requireDivisible,
   requirePositive,
   requirePositiveInt,
@@ -15,7 +16,7 @@ import { CompositeLayer } from './composite';
 import { LayerNorm } from './layer_norm';
 import { MLP } from './mlp';
 import { dropPath } from './ops';
-import { registerLayer, withDefaultName } from './register';
+import { type ArgFields, layerArgs, registerLayer } from './register';
 
 /** Configuration of {@link TransformerBlock}. */
 export interface TransformerBlockArgs extends LayerArgs {
@@ -40,6 +41,19 @@ export interface TransformerBlockArgs extends LayerArgs {
   /** LayerNorm over the head dimension of q and k (timm `qk_norm`). Default false. */
   qkNorm?: boolean;
 }
+
+const TRANSFORMER_BLOCK_FIELDS = {
+  dim: true,
+  numHeads: true,
+  mlpRatio: true,
+  qkvBias: true,
+  projDrop: true,
+  attnDrop: true,
+  dropPathRate: true,
+  initValues: true,
+  normEps: true,
+  qkNorm: true,
+} satisfies ArgFields<TransformerBlockArgs>;
 
 /**
  * Pre-norm transformer encoder block, timm's `Block`:
@@ -69,19 +83,19 @@ export class TransformerBlock extends CompositeLayer {
   private ls2?: LayerVariable;
 
   constructor(args: TransformerBlockArgs) {
-    super(withDefaultName(args, 'transformer_block'));
+    super(layerArgs('TransformerBlock', args, TRANSFORMER_BLOCK_FIELDS, 'transformer_block'));
     const owner = 'TransformerBlock';
-    this.dim = requirePositiveInt(owner, 'dim', args?.dim);
+    this.dim = requirePositiveInt(owner, 'dim', args.dim);
     this.numHeads = requirePositiveInt(owner, 'numHeads', args.numHeads ?? 8);
     this.mlpRatio = requirePositive(owner, 'mlpRatio', args.mlpRatio ?? 4);
-    this.qkvBias = args.qkvBias ?? true;
+    this.qkvBias = requireBoolean(owner, 'qkvBias', args.qkvBias, true);
     this.projDrop = requireRate(owner, 'projDrop', args.projDrop ?? 0);
     this.attnDrop = requireRate(owner, 'attnDrop', args.attnDrop ?? 0);
     this.dropPathRate = requireRate(owner, 'dropPathRate', args.dropPathRate ?? 0);
     this.initValues =
       args.initValues == null ? null : requirePositive(owner, 'initValues', args.initValues);
     this.normEps = requirePositive(owner, 'normEps', args.normEps ?? 1e-6);
-    this.qkNorm = args.qkNorm ?? false;
+    this.qkNorm = requireBoolean(owner, 'qkNorm', args.qkNorm, false);
     requireDivisible(owner, 'dim', this.dim, 'numHeads', this.numHeads);
   }
 

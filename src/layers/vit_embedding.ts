@@ -6,6 +6,7 @@ import {
   assertInputShape,
   ConfigError,
   InputShapeError,
+  requireBoolean,
   requireNonNegativeInt,
   requirePositiveInt,
   requireRate,
@@ -17,7 +18,7 @@ import { timmNormal, zeros } from './init';
 import { readWeight } from './layer_utils';
 import { dropout } from './ops';
 import { type PosEmbedKind, requirePosEmbedKind, sincos2dPosEmbed } from './pos_embed';
-import { registerLayer, withDefaultName } from './register';
+import { type ArgFields, layerArgs, registerLayer } from './register';
 
 /** Configuration of {@link ViTEmbedding}. */
 export interface ViTEmbeddingArgs extends LayerArgs {
@@ -41,6 +42,17 @@ export interface ViTEmbeddingArgs extends LayerArgs {
    */
   gridSize?: [number, number];
 }
+
+const VIT_EMBEDDING_FIELDS = {
+  numPatches: true,
+  embedDim: true,
+  classToken: true,
+  distToken: true,
+  numRegTokens: true,
+  dropRate: true,
+  posEmbed: true,
+  gridSize: true,
+} satisfies ArgFields<ViTEmbeddingArgs>;
 
 /**
  * Prepends the class token (and optional distillation and register tokens) to the patch tokens
@@ -74,12 +86,12 @@ export class ViTEmbedding extends layers.Layer {
   private posCol?: LayerVariable;
 
   constructor(args: ViTEmbeddingArgs) {
-    super(withDefaultName(args, 'vit_embedding'));
+    super(layerArgs('ViTEmbedding', args, VIT_EMBEDDING_FIELDS, 'vit_embedding'));
     const o = 'ViTEmbedding';
-    this.numPatches = requirePositiveInt(o, 'numPatches', args?.numPatches);
+    this.numPatches = requirePositiveInt(o, 'numPatches', args.numPatches);
     this.embedDim = requirePositiveInt(o, 'embedDim', args.embedDim);
-    this.classToken = args.classToken ?? true;
-    this.distToken = args.distToken ?? false;
+    this.classToken = requireBoolean(o, 'classToken', args.classToken, true);
+    this.distToken = requireBoolean(o, 'distToken', args.distToken, false);
     if (this.distToken && !this.classToken) {
       throw new ConfigError(`${o}: distToken: true needs classToken: true (got classToken: false)`);
     }

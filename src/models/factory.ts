@@ -4,6 +4,7 @@ import { checkKnownKeys, requireConfigObject } from '../config/schema';
 import { ConfigError } from '../errors';
 import { toPair } from '../geometry';
 import { requireSeed, withSeed } from '../random';
+import { guardEmptyBatch } from './batch_guard';
 import { withSizeLimits } from './limits';
 import { getViTPreset } from './presets';
 import { ResNet18, type ResNetStem } from './resnet';
@@ -79,7 +80,7 @@ export function createViT(
       limits,
       () => new VisionTransformer({ ...config, name: 'vit' }),
     );
-    return model({ inputs: inp, outputs: vit.apply(inp) as SymbolicTensor, name });
+    return guardEmptyBatch(model({ inputs: inp, outputs: vit.apply(inp) as SymbolicTensor, name }));
   });
 }
 
@@ -125,10 +126,12 @@ export function createResNet18(options: CreateResNet18Options = {}): LayersModel
   });
   const inp = input({ shape: [h, w, resnet.inChans], name: 'image' });
   return withSeed(options.seed, () =>
-    model({
-      inputs: inp,
-      outputs: resnet.apply(inp) as SymbolicTensor,
-      name: `resnet18_${stem}`,
-    }),
+    guardEmptyBatch(
+      model({
+        inputs: inp,
+        outputs: resnet.apply(inp) as SymbolicTensor,
+        name: `resnet18_${stem}`,
+      }),
+    ),
   );
 }

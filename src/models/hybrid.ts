@@ -6,7 +6,13 @@
 import type { serialization } from '@tensorflow/tfjs-core';
 import type { LayersModel, SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { input, layers, model } from '@tensorflow/tfjs-layers';
-import { type ConfigSchema, checkKnownKeys, LAYER_ARG_KEYS, validateField } from '../config/schema';
+import {
+  type ConfigSchema,
+  checkKnownKeys,
+  LAYER_ARG_KEYS,
+  requireConfigObject,
+  validateField,
+} from '../config/schema';
 import { ConfigError } from '../errors';
 import { numPrefixTokens, type TokenGeometry, toPair } from '../geometry';
 import {
@@ -17,6 +23,7 @@ import {
 } from '../layers/hybrid_embed';
 import { registerLayer, withDefaultName } from '../layers/register';
 import type { LayerArgs } from '../tfjs_types';
+import { guardEmptyBatch } from './batch_guard';
 import { IMAGENET_NORMALIZATION, type Normalization } from './presets';
 import { ResNet18, type ResNetStem, resNetFeatureSize } from './resnet';
 import {
@@ -136,7 +143,7 @@ export function resolveHybridViTConfig(config: HybridViTConfig = {}): ResolvedHy
   );
   // patchSize applies to the feature map, not to the image: checked below, after the backbone.
   const vit: ResolvedViTConfig = {
-    ...resolveViTConfig({ ...vitPart, patchSize: 1 }),
+    ...resolveViTConfig({ ...vitPart, patchSize: 1 }, { owner: o }),
     patchSize: toPair(o, 'patchSize', vitPart.patchSize ?? 1),
   };
   if (vit.dynamicImgSize) {
@@ -193,7 +200,10 @@ export class HybridVisionTransformer extends VisionTransformer {
   private readonly tokenizer: HybridEmbed;
 
   constructor(args: HybridVisionTransformerArgs = {}) {
-    const named = withDefaultName(args, 'hybrid_vit');
+    const named = withDefaultName(
+      requireConfigObject('HybridVisionTransformer', args) as HybridVisionTransformerArgs,
+      'hybrid_vit',
+    );
     const { vit } = splitHybrid(
       'HybridVisionTransformer',
       named as HybridViTConfig & Record<string, unknown>,
@@ -409,10 +419,11 @@ export function createHybridViT(
       `createHybridViT: expected a preset name or a config object, got ${String(presetOrConfig)}`,
     );
   }
+  requireConfigObject('createHybridViT', overrides);
   const config = { ...base, ...overrides };
   const resolved = resolveHybridViTConfig(config);
   const [h, w] = toPair('createHybridViT', 'imgSize', resolved.vit.imgSize);
   const inp = input({ shape: [h, w, resolved.vit.inChans], name: 'image' });
   const vit = new HybridVisionTransformer({ ...config, name: 'vit' });
-  return model({ inputs: inp, outputs: vit.apply(inp) as SymbolicTensor, name });
+  return guardEmptyBatch(model({ inputs: inp, outputs: vit.apply(inp) as SymbolicTensor, name }));
 }

@@ -7,6 +7,7 @@ import {
   assertInputShape,
   ConfigError,
   NotBuiltError,
+  requireBoolean,
   requireNonNegativeInt,
   requirePositiveInt,
 } from '../errors';
@@ -14,7 +15,7 @@ import { addBatchNormWeights, type BatchNormWeights, batchNorm } from '../layers
 import { CompositeLayer } from '../layers/composite';
 import { kaimingNormalFanOut } from '../layers/init';
 import { Linear } from '../layers/linear';
-import { registerLayer, withDefaultName } from '../layers/register';
+import { type ArgFields, layerArgs, registerLayer } from '../layers/register';
 import { conv2d } from '../ops/conv';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 
@@ -40,6 +41,12 @@ export interface BasicBlockArgs extends LayerArgs {
   stride?: number;
 }
 
+const BASIC_BLOCK_FIELDS = {
+  inChannels: true,
+  outChannels: true,
+  stride: true,
+} satisfies ArgFields<BasicBlockArgs>;
+
 /**
  * ResNet basic block, torchvision's `BasicBlock`: conv3x3(stride) - BN - ReLU - conv3x3 - BN,
  * plus the identity, or a 1x1 conv + BN shortcut when the stride or width changes; then ReLU.
@@ -61,8 +68,8 @@ export class BasicBlock extends layers.Layer {
   private downBn?: BatchNormWeights;
 
   constructor(args: BasicBlockArgs) {
-    super(withDefaultName(args, 'basic_block'));
-    this.inChannels = requirePositiveInt('BasicBlock', 'inChannels', args?.inChannels);
+    super(layerArgs('BasicBlock', args, BASIC_BLOCK_FIELDS, 'basic_block'));
+    this.inChannels = requirePositiveInt('BasicBlock', 'inChannels', args.inChannels);
     this.outChannels = requirePositiveInt('BasicBlock', 'outChannels', args.outChannels);
     this.stride = requirePositiveInt('BasicBlock', 'stride', args.stride ?? 1);
   }
@@ -170,6 +177,14 @@ export interface ResNet18Args extends LayerArgs {
   outIndices?: number[];
 }
 
+const RESNET18_FIELDS = {
+  numClasses: true,
+  stem: true,
+  inChans: true,
+  featuresOnly: true,
+  outIndices: true,
+} satisfies ArgFields<ResNet18Args>;
+
 /** One feature map a {@link ResNet18} feature extractor can output (timm's `feature_info`). */
 export interface ResNetFeatureInfo {
   /** Index for {@link ResNet18Args.outIndices}. */
@@ -215,7 +230,7 @@ export class ResNet18 extends CompositeLayer {
   private bn1?: BatchNormWeights;
 
   constructor(args: ResNet18Args = {}) {
-    super(withDefaultName(args, 'resnet18'));
+    super(layerArgs('ResNet18', args, RESNET18_FIELDS, 'resnet18'));
     this.numClasses = requireNonNegativeInt('ResNet18', 'numClasses', args.numClasses ?? 1000);
     const stem = args.stem ?? 'imagenet';
     if (stem !== 'imagenet' && stem !== 'cifar') {
@@ -223,12 +238,7 @@ export class ResNet18 extends CompositeLayer {
     }
     this.stem = stem;
     this.inChans = requirePositiveInt('ResNet18', 'inChans', args.inChans ?? 3);
-    this.featuresOnly = args.featuresOnly ?? false;
-    if (typeof this.featuresOnly !== 'boolean') {
-      throw new ConfigError(
-        `ResNet18: featuresOnly must be a boolean, got ${String(args.featuresOnly)}`,
-      );
-    }
+    this.featuresOnly = requireBoolean('ResNet18', 'featuresOnly', args.featuresOnly, false);
     this.outIndices = this.featuresOnly ? resolveOutIndices(args.outIndices) : [];
     if (!this.featuresOnly && args.outIndices != null) {
       throw new ConfigError(

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { restoreIdentityKernel, shareIdentityStorage } from '../backends/shared_identity';
 import { ConfigError, InputShapeError } from '../errors';
 
 /**
@@ -40,6 +41,18 @@ export function productForm(backend: string = tf.getBackend()): ProductForm {
 }
 
 /**
+ * Whether the active backend uses the fast forms; on the way, makes tensors saved for gradients
+ * share storage instead of being copied (wasm's `Identity` copies; see shared_identity.ts).
+ * Internal (layers choose their formulation with it); not exported from the package.
+ */
+export function useFastForm(): boolean {
+  const backend = tf.getBackend();
+  if (productForm(backend) !== 'fast') return false;
+  shareIdentityStorage(backend);
+  return true;
+}
+
+/**
  * Chooses the product formulation for one backend (`null` restores the default), e.g. to
  * benchmark both forms. The numbers agree either way within float32 rounding.
  */
@@ -53,6 +66,8 @@ export function setProductForm(backend: string, form: ProductForm | null): void 
     throw new ConfigError(
       `setProductForm: form must be 'native', 'fast' or null, got ${String(form)}`,
     );
+  // The native form is tfjs as shipped, including its copying Identity kernel.
+  if (productForm(backend) === 'native') restoreIdentityKernel(backend);
 }
 
 /**
@@ -180,10 +195,9 @@ export function linear(x: tf.Tensor, kernel: tf.Tensor, bias?: tf.Tensor | null)
   return tf.tidy(() => {
     const x2 = (x.rank === 2 ? x : tf.reshape(x, [-1, inDim])) as tf.Tensor2D;
     const k2 = kernel as tf.Tensor2D;
-    const y =
-      productForm() === 'fast'
-        ? fastLinear2D(x2, k2, (bias ?? null) as tf.Tensor1D | null)
-        : tf.fused.matMul({ a: x2, b: k2, bias: bias ?? undefined });
+    const y = useFastForm()
+      ? fastLinear2D(x2, k2, (bias ?? null) as tf.Tensor1D | null)
+      : tf.fused.matMul({ a: x2, b: k2, bias: bias ?? undefined });
     return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
   });
 }
@@ -247,7 +261,7 @@ export function batchMatMul(
   transposeB = false,
 ): tf.Tensor3D {
   checkBatched('batchMatMul', a, b, transposeA, transposeB);
-  if (productForm() === 'fast') return fastBatchMatMul(a, b, transposeA, transposeB);
+  if (useFastForm()) return fastBatchMatMul(a, b, transposeA, transposeB);
   return tf.matMul(a, b, transposeA, transposeB);
 }
 
@@ -263,7 +277,7 @@ export function splitLastAxis(x: tf.Tensor, parts: number): tf.Tensor[] {
       `splitLastAxis: the last axis (${last}) must split into ${parts} equal parts`,
     );
   }
-  if (productForm() !== 'fast') return tf.split(x, parts, -1);
+  if (!useFastForm()) return tf.split(x, parts, -1);
   const width = last / parts;
   const lead = x.shape.slice(0, -1);
   const strides = new Array<number>(x.rank).fill(1);

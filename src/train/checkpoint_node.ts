@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors';
 import { commitVersioned } from '../io/atomic';
+import { guardEmptyBatch } from '../models/batch_guard';
 import type { RandomState } from '../random';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors';
 import type { AdamSlotState } from './grouped_adamw';
@@ -164,12 +165,14 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     weights.byteOffset,
     weights.byteOffset + weights.byteLength,
   );
-  const model = await loadLayersModel(
-    tf.io.fromMemory({
-      modelTopology: manifest.modelTopology,
-      weightSpecs: manifest.weightSpecs,
-      weightData,
-    }),
+  const model = guardEmptyBatch(
+    await loadLayersModel(
+      tf.io.fromMemory({
+        modelTopology: manifest.modelTopology,
+        weightSpecs: manifest.weightSpecs,
+        weightData,
+      }),
+    ),
   );
   const st = readSafetensors(stateBytes);
   const slots: AdamSlotState[] = [];

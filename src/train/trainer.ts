@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { ImageDataset } from '../data/datasets';
-import { ConfigError, requirePositiveInt, requireRate } from '../errors';
+import { assertNonEmptyBatch, ConfigError, requirePositiveInt, requireRate } from '../errors';
 import { getRandomState, Random, type RandomState, setRandomState } from '../random';
 import type { RandomSource } from './augment';
 import { clipByGlobalNorm } from './clip';
@@ -241,6 +241,12 @@ export class Trainer {
     if (data.labels.shape[0] !== n) {
       throw new ConfigError(`Trainer.trainEpoch: ${n} images but ${data.labels.shape[0]} labels`);
     }
+    assertNonEmptyBatch(
+      'Trainer.trainEpoch',
+      data.images.shape,
+      [null, null, null, null],
+      'data.images',
+    );
     const order = this.random.shuffle(Array.from({ length: n }, (_, i) => i));
     const batches = Math.min(
       Math.ceil(n / batchSize),
@@ -349,6 +355,7 @@ export async function evaluateModel(
 ): Promise<EvalResult> {
   const batchSize = requirePositiveInt('evaluateModel', 'batchSize', options.batchSize ?? 256);
   const n = data.images.shape[0];
+  assertNonEmptyBatch('evaluateModel', data.images.shape, [null, null, null, null], 'data.images');
   let lossSum = 0;
   let correct = 0;
   for (let start = 0; start < n; start += batchSize) {

@@ -105,10 +105,15 @@ describeBackends('createInferencePool', (backend) => {
     tf.dispose([x, out]);
   });
 
-  it('rejects input without a batch axis', async () => {
+  it('rejects input without a batch axis or with an empty batch', async () => {
     const scalar = tf.scalar(1);
     await expect(pool.predict(scalar)).rejects.toThrow(/batch axis of size >= 1, got shape \[\]/);
     scalar.dispose();
+    const empty = tf.zeros([0, 16, 16, 3]);
+    await expect(pool.predict(empty)).rejects.toThrow(
+      /batch axis of size >= 1, got shape \[0, 16, 16, 3\]/,
+    );
+    empty.dispose();
   });
 });
 
