@@ -233,8 +233,10 @@ export type { UpsampleMethod } from './analysis/upsample';
 // --- backends: gradient kernels filling backend gaps (src/backends/) ---
 export {
   GAP_KERNEL_NAMES,
+  SLOW_NATIVE_KERNELS,
   ensureGradientKernels,
   registerMissingGradientKernels,
+  useNativeGradientKernels,
 } from './backends/conv_grad';
 export type { GapKernelName } from './backends/conv_grad';
 export { registerVitTsLayers } from './registry';
