@@ -68,11 +68,28 @@ export class NotBuiltError extends VitTsError {
   }
 }
 
-/** Short JSON rendering of an (untrusted) value for error messages, cut to 80 characters. */
+// Stands for a BigInt inside JSON.stringify's output until it is replaced by its digits.
+const BIGINT_MARK = '\u0000bigint:';
+
+/** JSON.stringify that writes BigInts as their exact digits (`[0, 9223372036854775808]`). */
+function stringifyExact(value: unknown): string | undefined {
+  let hasBigInt = false;
+  const text = JSON.stringify(value, (_key, v) => {
+    if (typeof v !== 'bigint') return v;
+    hasBigInt = true;
+    return `${BIGINT_MARK}${v}`;
+  });
+  return hasBigInt ? text?.replace(/"\\u0000bigint:(-?\d+)"/g, '$1') : text;
+}
+
+/**
+ * Short JSON rendering of an (untrusted) value for error messages, cut to 80 characters.
+ * BigInts (huge integers from a file header) are written with their exact digits.
+ */
 export function showValue(value: unknown): string {
   let text: string;
   try {
-    text = value === undefined ? 'undefined' : (JSON.stringify(value) ?? String(value));
+    text = value === undefined ? 'undefined' : (stringifyExact(value) ?? String(value));
   } catch {
     text = String(value);
   }

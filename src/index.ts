@@ -59,6 +59,7 @@ export type { ProductForm } from './ops/matmul';
 export { conv2d, convInputGrad, fastConv2d } from './ops/conv';
 export { batchNormTrain } from './ops/norm';
 
+export { guardEmptyBatch } from './models/batch_guard';
 export { createResNet18, createViT } from './models/factory';
 export type { CreateModelOptions, CreateResNet18Options } from './models/factory';
 
@@ -232,8 +233,10 @@ export type { UpsampleMethod } from './analysis/upsample';
 // --- backends: gradient kernels filling backend gaps (src/backends/) ---
 export {
   GAP_KERNEL_NAMES,
+  SLOW_NATIVE_KERNELS,
   ensureGradientKernels,
   registerMissingGradientKernels,
+  useNativeGradientKernels,
 } from './backends/conv_grad';
 export type { GapKernelName } from './backends/conv_grad';
 export { registerVitTsLayers } from './registry';

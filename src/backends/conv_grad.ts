@@ -3,6 +3,7 @@ import type {
   DepthwiseConv2dNativeBackpropFilterAttrs,
   DepthwiseConv2dNativeBackpropInputAttrs,
   KernelBackend,
+  KernelConfig,
   NamedAttrMap,
   NamedTensorInfoMap,
   TensorInfo,
@@ -11,16 +12,20 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BackendError, ConfigError } from '../errors';
 
 /**
- * Gradient kernels some tfjs backends lack, rebuilt from forward kernels the backend has.
+ * Gradient kernels some tfjs backends lack or run far slower than their forward kernels, rebuilt
+ * from forward kernels the backend has.
  *
  * The wasm backend (4.22) has no `Conv2DBackpropFilter` (tensorflow/tfjs#8474) and no depthwise
- * backprops, so `tf.grad` / `model.fit` through a convolution fails there. Each replacement runs
- * the backend's own kernels directly (`getKernel(name, backend).kernelFunc`) on `TensorInfo`s:
- * no tensors are created, nothing is recorded on the gradient tape, and every intermediate is
- * released with `backend.disposeData` before the kernel returns. No backend package is imported.
+ * backprops, so `tf.grad` / `model.fit` through a convolution fails there. The cpu backend has a
+ * `Conv2DBackpropFilter`, but it reads every element through `TensorBuffer.get` and runs about
+ * 45x slower than its forward `Conv2D` (67 s of a 75 s ResNet18 training step at 16 px), so it is
+ * replaced by the same forward-convolution formulation. Each replacement runs the backend's own
+ * kernels directly (`getKernel(name, backend).kernelFunc`) on `TensorInfo`s: no tensors are
+ * created, nothing is recorded on the gradient tape, and every intermediate is released with
+ * `backend.disposeData` before the kernel returns. No backend package is imported.
  */
 
-/** Names of the gradient kernels vit-ts can supply when a backend lacks them. */
+/** Names of the gradient kernels vit-ts can supply when a backend lacks them (or is slow at them). */
 export const GAP_KERNEL_NAMES = [
   'Conv2DBackpropFilter',
   'DepthwiseConv2dNativeBackpropFilter',
@@ -30,9 +35,20 @@ export const GAP_KERNEL_NAMES = [
 /** One of {@link GAP_KERNEL_NAMES}. */
 export type GapKernelName = (typeof GAP_KERNEL_NAMES)[number];
 
+/**
+ * Kernels a backend has but that vit-ts replaces by its own formulation because tfjs' version is
+ * far slower than the forward kernels it can be built from: on cpu, `Conv2DBackpropFilter`
+ * (about 45x its forward convolution in tfjs 4.22). The replacements agree with tfjs' kernels
+ * within float32 rounding (test/backends/conv_grad.test.ts); {@link useNativeGradientKernels}
+ * switches back.
+ */
+export const SLOW_NATIVE_KERNELS: Readonly<Record<string, readonly GapKernelName[]>> = {
+  cpu: ['Conv2DBackpropFilter'],
+};
+
 /** Forward kernels each replacement is built from; it is registered only if all exist. */
 const BUILDING_BLOCKS: Record<GapKernelName, string[]> = {
-  Conv2DBackpropFilter: ['Conv2D', 'Transpose', 'Slice'],
+  Conv2DBackpropFilter: ['Conv2D', 'Transpose', 'Slice', 'Reshape'],
   DepthwiseConv2dNativeBackpropFilter: [
     'DepthwiseConv2dNative',
     'Transpose',
@@ -130,6 +146,14 @@ function conv2DBackpropFilter(
 ): TensorInfo {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   if (attrs.dataFormat === 'NCHW') {
+    const native = replacedNativeKernels.get(kernelKey('Conv2DBackpropFilter', backendName));
+    if (native != null) {
+      return native.kernelFunc({
+        inputs,
+        attrs: attrs as unknown as NamedAttrMap,
+        backend,
+      }) as TensorInfo;
+    }
     throw new BackendError(
       "vit-ts Conv2DBackpropFilter: only dataFormat 'NHWC' is supported, got 'NCHW'",
     );
@@ -161,6 +185,9 @@ function conv2DBackpropFilter(
   if (g.shape[1] !== kh || g.shape[2] !== kw) {
     g = r.run('Slice', { x: g }, { begin: [0, 0, 0, 0], size: [ci, kh, kw, co] });
   }
+  // [Ci, kh, kw, Co] -> [kh, kw, Ci, Co]; for a 1x1 filter the layout is already the same.
+  if (kh === 1 && kw === 1)
+    return r.finish(r.run('Reshape', { x: g }, { shape: [kh, kw, ci, co] }));
   return r.finish(r.run('Transpose', { x: g }, { perm: [1, 2, 0, 3] }));
 }
 
@@ -266,13 +293,42 @@ const IMPLEMENTATIONS: Record<GapKernelName, GapKernel> = {
 /** Backends already checked by {@link ensureGradientKernels}. */
 const checkedBackends = new Set<string>();
 
+/** Backends on which {@link useNativeGradientKernels} asked for tfjs' own (slow) kernels. */
+const nativeBackends = new Set<string>();
+
+/** tfjs' own kernels that vit-ts replaced (key: kernel and backend), kept to restore them. */
+const replacedNativeKernels = new Map<string, KernelConfig>();
+
+/** The kernel functions vit-ts registered, to tell them from the backend's own. */
+const ownKernelFuncs = new Set<KernelConfig['kernelFunc']>();
+
+function kernelKey(kernelName: string, backendName: string): string {
+  return `${backendName}_${kernelName}`;
+}
+
+function checkBackendName(fn: string, backendName: unknown): void {
+  if (typeof backendName !== 'string' || backendName === '') {
+    throw new ConfigError(`${fn}: backendName must be a backend name, got ${String(backendName)}`);
+  }
+}
+
+function registerOwn(name: GapKernelName, backendName: string): void {
+  const impl = IMPLEMENTATIONS[name];
+  const kernelFunc: KernelConfig['kernelFunc'] = ({ inputs, backend, attrs }) =>
+    impl(backendName, backend as KernelBackend, inputs, attrs as never);
+  ownKernelFuncs.add(kernelFunc);
+  tf.registerKernel({ kernelName: name, backendName, kernelFunc });
+}
+
 /**
  * Registers, for `backendName` (default: the active backend), each gradient kernel of
- * {@link GAP_KERNEL_NAMES} that the backend lacks and can be built from its forward kernels.
- * Kernels the backend has are never replaced. Returns the names registered by this call.
+ * {@link GAP_KERNEL_NAMES} that the backend lacks and can be built from its forward kernels, and
+ * replaces the backend's own kernels listed in {@link SLOW_NATIVE_KERNELS} (cpu's filter
+ * gradient) unless {@link useNativeGradientKernels} asked for them. No other kernel is ever
+ * replaced. Returns the names registered by this call.
  *
  * vit-ts calls this itself when a convolutional model (ResNet18) runs; call it yourself before
- * training your own convolution layers on wasm.
+ * training your own convolution layers on wasm (or to speed them up on cpu).
  *
  * @example
  * await tf.setBackend('wasm');
@@ -281,22 +337,19 @@ const checkedBackends = new Set<string>();
 export function registerMissingGradientKernels(
   backendName: string = tf.getBackend(),
 ): GapKernelName[] {
-  if (typeof backendName !== 'string' || backendName === '') {
-    throw new ConfigError(
-      `registerMissingGradientKernels: backendName must be a backend name, got ${String(backendName)}`,
-    );
-  }
+  checkBackendName('registerMissingGradientKernels', backendName);
   const registered: GapKernelName[] = [];
+  const slow = nativeBackends.has(backendName) ? [] : (SLOW_NATIVE_KERNELS[backendName] ?? []);
   for (const name of GAP_KERNEL_NAMES) {
-    if (tf.getKernel(name, backendName) != null) continue;
     if (!BUILDING_BLOCKS[name].every((k) => tf.getKernel(k, backendName) != null)) continue;
-    const impl = IMPLEMENTATIONS[name];
-    tf.registerKernel({
-      kernelName: name,
-      backendName,
-      kernelFunc: ({ inputs, backend, attrs }) =>
-        impl(backendName, backend as KernelBackend, inputs, attrs as never),
-    });
+    const existing = tf.getKernel(name, backendName);
+    if (existing != null) {
+      if (!slow.includes(name) || ownKernelFuncs.has(existing.kernelFunc)) continue;
+      replacedNativeKernels.set(kernelKey(name, backendName), existing);
+      // Unregister first: registering over a kernel makes tfjs print a warning.
+      tf.unregisterKernel(name, backendName);
+    }
+    registerOwn(name, backendName);
     registered.push(name);
   }
   checkedBackends.add(backendName);
@@ -304,8 +357,42 @@ export function registerMissingGradientKernels(
 }
 
 /**
+ * Chooses, for one backend, between tfjs' own gradient kernels (`true`) and vit-ts' faster
+ * replacements of {@link SLOW_NATIVE_KERNELS} (`false`, the default), e.g. to compare the two or
+ * to time them. Kernels a backend lacks (wasm's filter gradients) stay registered either way:
+ * there is nothing to go back to. The choice holds for later {@link ensureGradientKernels} calls.
+ *
+ * @example
+ * useNativeGradientKernels('cpu', true);  // tfjs' cpu Conv2DBackpropFilter
+ * useNativeGradientKernels('cpu', false); // vit-ts' forward-convolution form again
+ */
+export function useNativeGradientKernels(backendName: string, useNative: boolean): void {
+  checkBackendName('useNativeGradientKernels', backendName);
+  if (typeof useNative !== 'boolean') {
+    throw new ConfigError(
+      `useNativeGradientKernels: useNative must be a boolean, got ${String(useNative)}`,
+    );
+  }
+  if (!useNative) {
+    nativeBackends.delete(backendName);
+    registerMissingGradientKernels(backendName);
+    return;
+  }
+  nativeBackends.add(backendName);
+  for (const name of GAP_KERNEL_NAMES) {
+    const key = kernelKey(name, backendName);
+    const native = replacedNativeKernels.get(key);
+    if (native == null) continue;
+    tf.unregisterKernel(name, backendName);
+    tf.registerKernel(native);
+    replacedNativeKernels.delete(key);
+  }
+}
+
+/**
  * Makes sure every backend registered so far (cpu, wasm, webgl, ... whichever the application
- * imported) has the gradient kernels convolutional layers need. Each backend is checked once;
+ * imported) has the gradient kernels convolutional layers need, and the faster replacements of
+ * {@link SLOW_NATIVE_KERNELS} (cpu's filter gradient). Each backend is checked once;
  * later calls cost a set lookup per backend. vit-ts' convolutional layers (ResNet18, BasicBlock)
  * call it once, when they are built, never per forward pass. A backend imported only after the
  * model was built is not covered: call this (or {@link registerMissingGradientKernels}) again.

@@ -214,7 +214,7 @@ export class Trainer {
     let used = grads as Record<string, tf.Tensor>;
     let gradNorm: number | null = null;
     if (this.options.clipGradNorm != null) {
-      const clipped = clipByGlobalNorm(used, this.options.clipGradNorm);
+      const clipped = await clipByGlobalNorm(used, this.options.clipGradNorm);
       gradNorm = clipped.norm;
       tf.dispose(Object.values(used));
       used = clipped.grads;

@@ -147,6 +147,68 @@ function assertNoDuplicateKeys(json: string): void {
   }
 }
 
+/** A character of a JSON number after its first: digit, `.`, `e`, `E`, `+`, `-`. */
+function isNumberChar(c: number): boolean {
+  return (
+    (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x65 || c === 0x45 || c === 0x2b || c === 0x2d
+  );
+}
+
+/**
+ * `header` (parsed from `text`) with every integer literal of `text` that is not a safe
+ * integer (beyond +-(2^53 - 1), e.g. a u64 offset of 2^63) as an exact BigInt instead of a
+ * rounded double, so that error messages print what the file says. Returns `header` itself when
+ * there is none (the usual case: one scan of the text, no second parse).
+ */
+function withExactIntegers(text: string, header: unknown): unknown {
+  const huge: Array<[number, number]> = [];
+  let i = 0;
+  while (i < text.length) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      i++;
+      while (text.charCodeAt(i) !== 0x22) i += text.charCodeAt(i) === 0x5c /* \ */ ? 2 : 1;
+      i++;
+      continue;
+    }
+    if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+      let j = i + 1;
+      while (j < text.length && isNumberChar(text.charCodeAt(j))) j++;
+      // Safe integers have at most 16 digits (plus a sign): shorter tokens need no look.
+      if (j - i >= 16) {
+        const token = text.slice(i, j);
+        if (/^-?\d+$/.test(token) && !Number.isSafeInteger(Number(token))) huge.push([i, j]);
+      }
+      i = j;
+      continue;
+    }
+    i++;
+  }
+  if (huge.length === 0) return header;
+  // Re-parse with each huge literal as a string "<mark>digits" that the reviver turns into a
+  // BigInt. The mark is a lone high surrogate: the (valid UTF-8) text cannot hold one raw, and
+  // one whose \uXXXX escape the text uses is skipped, so no string of the file can pass for it.
+  const used = new Set(
+    Array.from(text.matchAll(/\\u(d[89ab][0-9a-f]{2})/gi), (m) => m[1].toLowerCase()),
+  );
+  let code = 0xd800;
+  while (code <= 0xdbff && used.has(code.toString(16))) code++;
+  if (code > 0xdbff) return header; // every mark taken: keep the rounded values
+  const mark = String.fromCharCode(code);
+  let marked = '';
+  let last = 0;
+  for (const [start, end] of huge) {
+    marked += `${text.slice(last, start)}"\\u${code.toString(16)}${text.slice(start, end)}"`;
+    last = end;
+  }
+  marked += text.slice(last);
+  return JSON.parse(marked, (_key, value: unknown) =>
+    typeof value === 'string' && value.startsWith(mark) && /^-?\d+$/.test(value.slice(1))
+      ? BigInt(value.slice(1))
+      : value,
+  );
+}
+
 interface EntryLayout {
   name: string;
   dtype: SafetensorsDtype;
@@ -180,6 +242,11 @@ function parseEntry(name: string, info: unknown, dataLength: number): EntryLayou
   let count = 1;
   for (let k = 0; k < shape.length; k++) {
     const d: unknown = shape[k];
+    if (typeof d === 'bigint' && d > 0n) {
+      throw new SafetensorsError(
+        `${where}: shape dimension ${k} is ${d}, above ${Number.MAX_SAFE_INTEGER} (shape ${showValue(shape)})`,
+      );
+    }
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
       throw new SafetensorsError(
         `${where}: shape dimension ${k} must be an integer >= 0, got ${showValue(d)} (shape ${showValue(shape)})`,
@@ -198,25 +265,31 @@ function parseEntry(name: string, info: unknown, dataLength: number): EntryLayou
   }
   const [begin, end] = offsets as unknown[];
   for (const v of [begin, end]) {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    // Integers beyond 2^53 arrive as BigInts (see withExactIntegers): refused below as past
+    // the end, with their exact digits.
+    const isInteger = typeof v === 'bigint' || (typeof v === 'number' && Number.isSafeInteger(v));
+    if (!isInteger || (v as number | bigint) < 0) {
       throw new SafetensorsError(
         `${where}: data_offsets must be integers >= 0, got ${showValue(offsets)}`,
       );
     }
   }
-  const b = begin as number;
-  const e = end as number;
-  if (e < b)
+  // Exact comparisons: either offset may be a BigInt.
+  const [bigBegin, bigEnd] = [BigInt(begin as number | bigint), BigInt(end as number | bigint)];
+  if (bigEnd < bigBegin)
     throw new SafetensorsError(
       `${where}: data_offsets ${showValue(offsets)} are reversed (end < begin)`,
     );
-  if (e > dataLength) {
+  if (bigEnd > BigInt(dataLength)) {
     throw new SafetensorsError(
       `${where}: data_offsets ${showValue(offsets)} run past the end of the data buffer (${dataLength} bytes)`,
     );
   }
-  const bytes = count * SAFETENSORS_DTYPE_BYTES[dtype];
-  if (bytes !== e - b) {
+  const b = Number(bigBegin);
+  const e = Number(bigEnd);
+  // count * bytes per element may pass 2^53: computed exactly so the message is exact too.
+  const bytes = BigInt(count) * BigInt(SAFETENSORS_DTYPE_BYTES[dtype]);
+  if (bytes !== BigInt(e - b)) {
     throw new SafetensorsError(
       `${where}: shape ${showValue(shape)} of ${dtype} needs ${bytes} bytes but data_offsets ${showValue(offsets)} span ${e - b}`,
     );
@@ -358,18 +431,19 @@ export function readSafetensors(
       `file is ${u8.length} bytes, shorter than the 8-byte header length field`,
     );
   }
-  const view = new DataView(u8.buffer, u8.byteOffset, 8);
-  const headerLength = view.getUint32(4, true) * 2 ** 32 + view.getUint32(0, true);
-  if (headerLength > maxHeaderBytes) {
+  // A u64: read exactly (a length near 2^64 is reported with its digits, not rounded).
+  const rawHeaderLength = new DataView(u8.buffer, u8.byteOffset, 8).getBigUint64(0, true);
+  if (rawHeaderLength > BigInt(maxHeaderBytes)) {
     throw new SafetensorsError(
-      `header length ${headerLength} exceeds maxHeaderBytes (${maxHeaderBytes})`,
+      `header length ${rawHeaderLength} exceeds maxHeaderBytes (${maxHeaderBytes})`,
     );
   }
-  if (headerLength > u8.length - 8) {
+  if (rawHeaderLength > BigInt(u8.length - 8)) {
     throw new SafetensorsError(
-      `header length ${headerLength} runs past the end of the file (${u8.length} bytes, ${u8.length - 8} after the length field)`,
+      `header length ${rawHeaderLength} runs past the end of the file (${u8.length} bytes, ${u8.length - 8} after the length field)`,
     );
   }
+  const headerLength = Number(rawHeaderLength);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(
@@ -397,6 +471,7 @@ export function readSafetensors(
   } catch (e) {
     throw new SafetensorsError(`header is not valid JSON: ${(e as Error).message}`);
   }
+  header = withExactIntegers(text, header);
   if (!isPlainObject(header))
     throw new SafetensorsError(`header must be a JSON object, got ${kindOf(header)}`);
   assertNoDuplicateKeys(text);

@@ -21,6 +21,7 @@ import {
   createViT,
   evaluateModel,
   getAttention,
+  guardEmptyBatch,
   LayerNorm,
   Linear,
   MLP,
@@ -32,6 +33,7 @@ import {
 } from '../../src/index';
 import { loadModel, saveModel } from '../../src/node';
 import { describeBackends } from '../helpers/backends';
+import { TINY_HYBRID, TINY_VIT } from '../helpers/tiny_models';
 
 const mnistModelDir = fileURLToPath(new URL('../../examples/mnist/model', import.meta.url));
 
@@ -72,11 +74,7 @@ afterAll(async () => {
 
 describeBackends('empty batch', (backend) => {
   it('createViT: predict / predictOnBatch / evaluate / fit refuse batch 0; batch 1 predicts as tfjs does', async () => {
-    const model = createViT(
-      { imgSize: 16, patchSize: 8, embedDim: 8, depth: 1, numHeads: 2, numClasses: 3 },
-      {},
-      { seed: 1 },
-    );
+    const model = createViT(TINY_VIT, {}, { seed: 1 });
     expect(model).toBeInstanceOf(LayersModel);
     await expectModelRefusesEmptyBatch(model, [16, 16, 3]);
     // The guard changes nothing else: same output as tfjs' own predict.
@@ -93,15 +91,7 @@ describeBackends('empty batch', (backend) => {
     const resnet = createResNet18({ numClasses: 2, stem: 'cifar', imgSize: 8, seed: 1 });
     await expectModelRefusesEmptyBatch(resnet, [8, 8, 3]);
     resnet.dispose();
-    const hybrid = createHybridViT({
-      imgSize: 8,
-      stem: 'cifar',
-      backboneStages: 1,
-      embedDim: 4,
-      depth: 1,
-      numHeads: 2,
-      numClasses: 2,
-    });
+    const hybrid = createHybridViT(TINY_HYBRID);
     await expectModelRefusesEmptyBatch(hybrid, [8, 8, 3]);
     hybrid.dispose();
   });
@@ -128,6 +118,9 @@ describeBackends('empty batch', (backend) => {
     expect(Object.hasOwn(viaTfjs, 'predict')).toBe(false);
     const empty = tf.zeros([0, 28, 28, 1]);
     expect(() => viaTfjs.predict(empty)).toThrow(/Pass at least one tensor to concat/);
+    // guardEmptyBatch adds the checks to any LayersModel (twice is the same as once).
+    expect(guardEmptyBatch(guardEmptyBatch(viaTfjs))).toBe(viaTfjs);
+    expect(() => viaTfjs.predict(empty)).toThrow(emptyBatchError('predict', [28, 28, 1]));
     empty.dispose();
     const [p, q] = [again.predict(x) as tf.Tensor, viaTfjs.predict(x) as tf.Tensor];
     expect(Array.from(await p.data())).toEqual(Array.from(await ref.data()));
@@ -163,11 +156,7 @@ describeBackends('empty batch', (backend) => {
   });
 
   it('model.apply / execute paths (VisionTransformer, ResNet18 layers), attention tools and training helpers refuse batch 0', async () => {
-    const model = createViT(
-      { imgSize: 16, patchSize: 8, embedDim: 8, depth: 1, numHeads: 2, numClasses: 3 },
-      {},
-      { seed: 2 },
-    );
+    const model = createViT(TINY_VIT, {}, { seed: 2 });
     const resnet = createResNet18({ numClasses: 2, stem: 'cifar', imgSize: 8, seed: 1 });
     const before = tf.memory().numTensors;
     const empty = tf.zeros([0, 16, 16, 3]);

@@ -8,6 +8,7 @@ import {
   createViT,
   freeze,
   GroupedAdamW,
+  globalNorm,
   layerIdOf,
   ModelEma,
   mixBatch,
@@ -209,12 +210,25 @@ describeBackends('training kit', () => {
   it('clipByGlobalNorm scales all gradients by maxNorm / norm when the norm is larger', async () => {
     const grads = { a: tf.tensor1d([3, 0]), b: tf.tensor2d([[0, 4]]) };
     const before = tf.memory().numTensors;
-    const { grads: out, norm } = clipByGlobalNorm(grads, 1);
+    const { grads: out, norm } = await clipByGlobalNorm(grads, 1);
     expect(norm).toBeCloseTo(5, 5);
     expect(Array.from(await out['a'].data())[0]).toBeCloseTo(0.6, 5);
     expect(Array.from(await out['b'].data())[1]).toBeCloseTo(0.8, 5);
-    const loose = clipByGlobalNorm(grads, 10);
+    const loose = await clipByGlobalNorm(grads, 10);
+    expect(loose.norm).toBeCloseTo(5, 5);
     expect(Array.from(await loose.grads['b'].data())).toEqual([0, 4]);
+    expect(await globalNorm([grads.a, grads.b])).toBeCloseTo(5, 5);
+    expect(await globalNorm([])).toBe(0);
+    // Many gradients (a model has hundreds): tfjs 4.22's webgpu AddN summed only the first 5.
+    const many = Array.from({ length: 9 }, (_, i) => tf.tensor1d([i + 1]));
+    expect(await globalNorm(many)).toBeCloseTo(Math.sqrt(285), 4);
+    const manyClipped = await clipByGlobalNorm(
+      Object.fromEntries(many.map((t, i) => [`g${i}`, t])),
+      1,
+    );
+    expect(manyClipped.norm).toBeCloseTo(Math.sqrt(285), 4);
+    expect((await manyClipped.grads['g8'].data())[0]).toBeCloseTo(9 / Math.sqrt(285), 5);
+    tf.dispose([...many, ...Object.values(manyClipped.grads)]);
     tf.dispose([...Object.values(out), ...Object.values(loose.grads)]);
     expect(tf.memory().numTensors).toBe(before);
     tf.dispose(Object.values(grads));

@@ -507,6 +507,53 @@ describe('readSafetensors rejects malformed files', () => {
     expect(ok.tensors.get('e')?.shape).toEqual([0, 2]);
   });
 
+  it('integers beyond 2^53 (u64 offsets, lengths, dimensions) are refused with their exact digits', () => {
+    // As JS numbers these would print rounded (2^63 as 9223372036854776000).
+    const entry = (offsets: string, shape = '[1]') =>
+      `{"a":{"dtype":"F32","shape":${shape},"data_offsets":${offsets}}}`;
+    expectError(
+      makeFile(entry('[0,9223372036854775808]'), 4),
+      /^tensor "a": data_offsets \[0,9223372036854775808\] run past the end of the data buffer \(4 bytes\)$/,
+    );
+    expectError(
+      makeFile(entry('[0,9007199254740993]'), 4),
+      /data_offsets \[0,9007199254740993\] run past the end/,
+    );
+    expectError(
+      makeFile(entry('[9223372036854775808,4]'), 4),
+      /data_offsets \[9223372036854775808,4\] are reversed/,
+    );
+    expectError(
+      makeFile(entry('[-9223372036854775809,4]'), 4),
+      /data_offsets must be integers >= 0, got \[-9223372036854775809,4\]$/,
+    );
+    expectError(
+      makeFile(entry('[0,4]', '[18446744073709551616]'), 4),
+      /^tensor "a": shape dimension 0 is 18446744073709551616, above 9007199254740991 \(shape \[18446744073709551616\]\)$/,
+    );
+    expectError(
+      makeFile('{}', 0, 2n ** 63n),
+      /^header length 9223372036854775808 exceeds maxHeaderBytes \(100000000\)$/,
+    );
+    expectError(makeFile('{}', 0, 2n ** 64n - 1n), /^header length 18446744073709551615 exceeds/);
+    // A string of the file that looks like the internal BigInt mark stays a string.
+    expectError(
+      makeFile(
+        `{"__metadata__":{"k":"\\ud80012"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,9223372036854775808]}}`,
+        4,
+      ),
+      /^tensor "a": data_offsets \[0,9223372036854775808\] run past the end/,
+    );
+    const st = readSafetensors(
+      makeFile(
+        `{"__metadata__":{"k":"\\ud80012"},"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"extra":12345678901234567890}}`,
+        4,
+      ),
+    );
+    expect(st.metadata['k']).toBe('\ud80012');
+    expect(st.tensors.get('a')?.shape).toEqual([1]);
+  });
+
   it('duplicate names, found in the raw JSON', () => {
     const e = JSON.stringify(f32Entry(0, 4));
     expectError(makeFile(`{"a":${e},"a":${e}}`, 4), /header: duplicate tensor name "a"/);

@@ -1,0 +1,135 @@
+import { copyFileSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import * as tf from '@tensorflow/tfjs-core';
+import { expect, it } from 'vitest';
+import {
+  createViT,
+  randomCrop,
+  setSeed,
+  Trainer,
+  type TrainerOptions,
+  warmupCosineSchedule,
+} from '../../src/index';
+import { loadCheckpoint, resumeTrainer, saveCheckpoint, terminalProgress } from '../../src/node';
+import { describeBackends } from '../helpers/backends';
+import { toyData, toyViTConfig as vitConfig, weightsOf } from '../helpers/toy_training';
+
+// The Node-only half of the Trainer suite: checkpoints on disk (vit-ts/node) and the terminal
+// progress bar. The rest runs in Node and in the browser (test/train/trainer.test.ts).
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'vit-ts-trainer-'));
+
+describeBackends('Trainer checkpoints', () => {
+  it('resuming from a checkpoint continues the loss curve of an uninterrupted run exactly', async () => {
+    const data = toyData(30, 9);
+    const options = (): TrainerOptions => ({
+      schedule: warmupCosineSchedule({ peakLr: 2e-3, warmupSteps: 3, totalSteps: 24 }),
+      seed: 4,
+      emaDecay: 0.8,
+      clipGradNorm: 2,
+      labelSmoothing: 0.1,
+      mix: { mixupAlpha: 0.3 },
+      augment: (x, random) => randomCrop(x, { padding: 1, random }),
+    });
+    setSeed(3);
+    const straightModel = createViT({ ...vitConfig, dropRate: 0.1 }, {}, { seed: 13 });
+    const straight = new Trainer(straightModel, options());
+    const curve: number[] = [];
+    for (let e = 0; e < 4; e++)
+      curve.push(...(await straight.trainEpoch(data, { batchSize: 5 })).stepLosses);
+    const straightWeights = await weightsOf(straightModel);
+
+    setSeed(3);
+    const firstModel = createViT({ ...vitConfig, dropRate: 0.1 }, {}, { seed: 13 });
+    const first = new Trainer(firstModel, options());
+    const resumed: number[] = [];
+    for (let e = 0; e < 2; e++)
+      resumed.push(...(await first.trainEpoch(data, { batchSize: 5 })).stepLosses);
+    const dir = tmp();
+    await saveCheckpoint(dir, first, { note: 'half way' });
+    // Disturb everything a resume must restore.
+    first.dispose();
+    firstModel.dispose();
+    setSeed(999);
+
+    const { trainer, metadata } = await resumeTrainer(dir, options());
+    expect(metadata).toEqual({ note: 'half way' });
+    expect(trainer.step).toBe(12);
+    expect(trainer.epoch).toBe(2);
+    for (let e = 0; e < 2; e++)
+      resumed.push(...(await trainer.trainEpoch(data, { batchSize: 5 })).stepLosses);
+    expect(resumed).toEqual(curve);
+    const resumedWeights = await weightsOf(trainer.model);
+    resumedWeights.forEach((w, i) => {
+      expect(Array.from(w)).toEqual(Array.from(straightWeights[i]));
+    });
+    setSeed(null);
+    trainer.dispose();
+    trainer.model.dispose();
+    straight.dispose();
+    straightModel.dispose();
+    tf.dispose([data.images, data.labels]);
+  });
+
+  it('a checkpoint save never destroys the previous good one: an interrupted save still loads the old state', async () => {
+    const data = toyData(12, 4);
+    const model = createViT(vitConfig, {}, { seed: 1 });
+    const trainer = new Trainer(model, { schedule: () => 1e-3, seed: 1 });
+    await trainer.trainEpoch(data, { batchSize: 4 });
+    const dir = tmp();
+    await saveCheckpoint(dir, trainer);
+    const good = await weightsOf(model);
+    // A second save killed after its data files but before the manifest rename: new versioned
+    // files and a temp manifest lie next to the old, complete checkpoint.
+    await trainer.trainEpoch(data, { batchSize: 4 });
+    const other = tmp();
+    await saveCheckpoint(other, trainer);
+    for (const f of readdirSync(other))
+      if (f !== 'checkpoint.json') copyFileSync(join(other, f), join(dir, f));
+    writeFileSync(join(dir, '.checkpoint.json.tmp-1234-half'), '{"format": "vit-ts-ch');
+    const loaded = await loadCheckpoint(dir);
+    expect(loaded.state.step).toBe(3);
+    const got = await weightsOf(loaded.model);
+    got.forEach((w, i) => {
+      expect(Array.from(w)).toEqual(Array.from(good[i]));
+    });
+    loaded.model.dispose();
+    // The next complete save commits and removes the superseded and orphaned files.
+    await saveCheckpoint(dir, trainer);
+    const again = await loadCheckpoint(dir);
+    expect(again.state.step).toBe(6);
+    expect(readdirSync(dir).sort().length).toBe(3);
+    again.model.dispose();
+    await expect(loadCheckpoint(tmp())).rejects.toThrow(/cannot read .*checkpoint\.json/);
+    trainer.dispose();
+    model.dispose();
+    tf.dispose([data.images, data.labels]);
+  });
+});
+
+it('terminalProgress prints one line per epoch when the stream is not a terminal', () => {
+  let out = '';
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      out += String(chunk);
+      done();
+    },
+  });
+  const bar = terminalProgress({ stream, epochs: 2 });
+  const base = {
+    epoch: 0,
+    batches: 2,
+    step: 1,
+    loss: 0.5,
+    accuracy: 0.75,
+    imagesPerSecond: 12.34,
+    etaSeconds: 3,
+    learningRate: 1e-3,
+  };
+  bar.onProgress({ ...base, batch: 1 });
+  bar.onProgress({ ...base, batch: 2, step: 2, loss: 0.25 });
+  bar.stop();
+  expect(out).toBe('epoch 1/2: 2 steps, loss 0.2500, acc 75.00%, 12.3 img/s\n');
+});
