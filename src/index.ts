@@ -59,6 +59,7 @@ export type { ProductForm } from './ops/matmul';
 export { conv2d, convInputGrad, fastConv2d } from './ops/conv';
 export { batchNormTrain } from './ops/norm';
 
+export { guardEmptyBatch } from './models/batch_guard';
 export { createResNet18, createViT } from './models/factory';
 export type { CreateModelOptions, CreateResNet18Options } from './models/factory';
 

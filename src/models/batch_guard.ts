@@ -41,7 +41,16 @@ export function assertNonEmptyInputs(model: LayersModel, method: string, x: unkn
 
 /**
  * Makes `predict`, `predictOnBatch`, `evaluate` and `fit` of `model` refuse an empty batch with
- * an {@link InputShapeError} (see the module comment). Returns `model` itself; idempotent.
+ * an {@link InputShapeError} naming the input, before tfjs' own method runs (which would fail
+ * with "Pass at least one tensor to concat", or train / evaluate on nothing). The methods become
+ * own properties of `model`; its class, `save` and model.json are unchanged. Models from
+ * `createViT`, `createResNet18`, `createHybridViT` and `loadModel` have it already; call it on a
+ * model built with `tf.model(...)` or loaded with `tf.loadLayersModel`. Returns `model`;
+ * idempotent.
+ *
+ * @example
+ * const model = guardEmptyBatch(await tf.loadLayersModel(url));
+ * model.predict(tf.zeros([0, 224, 224, 3])); // InputShapeError: ... batch >= 1 ...
  */
 export function guardEmptyBatch<M extends LayersModel>(model: M): M {
   const proto = Object.getPrototypeOf(model) as LayersModel;

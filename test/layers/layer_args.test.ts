@@ -4,6 +4,9 @@
  * emits and fromConfig passes back) still pass, so getConfig -> fromConfig and whole-model
  * save -> load round trips keep working.
  */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   input,
@@ -16,7 +19,7 @@ import {
 } from '@tensorflow/tfjs-layers';
 import { describe, expect, it } from 'vitest';
 import { LAYER_ARG_KEYS } from '../../src/config/schema';
-import { ConfigError } from '../../src/errors';
+import { ConfigError, ModelFileError } from '../../src/errors';
 import {
   BasicBlock,
   createHybridViT,
@@ -34,7 +37,8 @@ import {
   ViTEmbedding,
 } from '../../src/index';
 import { CLASS_PREFIX, shortClassName } from '../../src/layers/register';
-import { describeBackends, seededValues } from '../helpers/backends';
+import { loadModel, saveModel } from '../../src/node';
+import { describeBackends, seededValues, useBackend } from '../helpers/backends';
 import { TINY_HYBRID } from '../helpers/tiny_models';
 
 type AnyLayerClass = (new (
@@ -228,6 +232,42 @@ describe('layer constructor args', () => {
       expect(viaInputShape.batchInputShape).toEqual([2, ...c.inputShape]);
     },
   );
+});
+
+describe('layer configs read from a model file', () => {
+  it('an unknown key in a saved layer config fails loadModel with a ModelFileError naming it', async () => {
+    await useBackend('cpu');
+    const dir = await mkdtemp(join(tmpdir(), 'vit-ts-layer-args-'));
+    try {
+      const inp = input({ shape: [5, 3] });
+      const m = model({
+        inputs: inp,
+        outputs: new Linear({ name: 'head', inFeatures: 3, outFeatures: 2 }).apply(
+          inp,
+        ) as SymbolicTensor,
+      });
+      await saveModel(m, dir);
+      m.dispose();
+      const jsonPath = join(dir, 'model.json');
+      const json = JSON.parse(await readFile(jsonPath, 'utf8'));
+      // tfjs nests the topology under model_config when it also saves a training config.
+      const topology = json.modelTopology.model_config ?? json.modelTopology;
+      const layerConfigs = topology.config.layers;
+      const head = layerConfigs.find((l: { name: string }) => l.name === 'head');
+      // Loads as saved (name, trainable, dtype... are tfjs layer args) ...
+      (await loadModel(dir)).dispose();
+      // ... but a key no vit-ts Linear reads is refused (tfjs turns snake_case into camelCase).
+      head.config.init_mean = 0;
+      await writeFile(jsonPath, JSON.stringify(json));
+      const error = await loadModel(dir).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ModelFileError);
+      expect((error as Error).message).toMatch(
+        /cannot be built: Linear: unknown config field 'initMean'; known config fields: inFeatures, outFeatures, bias, initStd, /,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('model factory configs', () => {

@@ -21,6 +21,7 @@ import {
   createViT,
   evaluateModel,
   getAttention,
+  guardEmptyBatch,
   LayerNorm,
   Linear,
   MLP,
@@ -117,6 +118,9 @@ describeBackends('empty batch', (backend) => {
     expect(Object.hasOwn(viaTfjs, 'predict')).toBe(false);
     const empty = tf.zeros([0, 28, 28, 1]);
     expect(() => viaTfjs.predict(empty)).toThrow(/Pass at least one tensor to concat/);
+    // guardEmptyBatch adds the checks to any LayersModel (twice is the same as once).
+    expect(guardEmptyBatch(guardEmptyBatch(viaTfjs))).toBe(viaTfjs);
+    expect(() => viaTfjs.predict(empty)).toThrow(emptyBatchError('predict', [28, 28, 1]));
     empty.dispose();
     const [p, q] = [again.predict(x) as tf.Tensor, viaTfjs.predict(x) as tf.Tensor];
     expect(Array.from(await p.data())).toEqual(Array.from(await ref.data()));
