@@ -207,7 +207,7 @@ function nativeCpuFilterGrad(): unknown {
 }
 
 // cpu's Conv2DBackpropFilter is replaced (SLOW_NATIVE_KERNELS): compare it with tfjs' own.
-describeBackends("cpu filter gradient (forward-convolution form) equals tfjs' cpu kernel", () => {
+describeBackends("cpu filter gradient (vit-ts' loop) equals tfjs' cpu kernel", () => {
   for (const c of [...CONV_CASES, ...ODD_CASES]) {
     it(`conv2d ${c.name}: dx and dW within 1e-5 relative L2`, async () => {
       registerMissingGradientKernels('cpu');
