@@ -40,9 +40,9 @@ export type GapKernelName = (typeof GAP_KERNEL_NAMES)[number];
 /**
  * Kernels a backend has but that vit-ts replaces because tfjs' version is far slower than the
  * forward kernel: on cpu, `Conv2DBackpropFilter` (about 45x its forward convolution in tfjs
- * 4.22), replaced by a direct loop over the cpu backend's arrays. The replacements agree with tfjs' kernels
- * within float32 rounding (test/backends/conv_grad.test.ts); {@link useNativeGradientKernels}
- * switches back.
+ * 4.22), replaced by a direct loop over the cpu backend's arrays. The replacements agree with
+ * tfjs' kernels within float32 rounding (test/backends/conv_grad.test.ts);
+ * {@link useNativeGradientKernels} switches back.
  */
 export const SLOW_NATIVE_KERNELS: Readonly<Record<string, readonly GapKernelName[]>> = {
   cpu: ['Conv2DBackpropFilter'],
@@ -173,7 +173,14 @@ function conv2DBackpropFilterLoop(
 ): TensorInfo {
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
   if (attrs.dataFormat === 'NCHW') {
-    return nativeOrThrow('Conv2DBackpropFilter', backendName, backend, inputs, attrs, 'NCHW');
+    return nativeOrThrow(
+      'Conv2DBackpropFilter',
+      backendName,
+      backend,
+      inputs,
+      attrs,
+      "dataFormat 'NCHW' needs tfjs' own kernel, which this backend lacks",
+    );
   }
   const info = tf.backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
