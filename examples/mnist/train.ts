@@ -50,7 +50,7 @@ const { values: args } = parseArgs({
 /** Digits as a dataset: images `[N, 28, 28, 1]` in [0, 1], labels int32 `[N]`. */
 function toDataset(digits: readonly Digit[]): { images: tf.Tensor4D; labels: tf.Tensor1D } {
   const buf = new Float32Array(digits.length * MNIST_SIZE * MNIST_SIZE);
-  digits.forEach((d, i) => buf.set(d.pixels, i * MNIST_SIZE * MNIST_SIZE));
+  for (const [i, d] of digits.entries()) buf.set(d.pixels, i * MNIST_SIZE * MNIST_SIZE);
   return {
     images: tf.tensor4d(buf, [digits.length, MNIST_SIZE, MNIST_SIZE, 1]),
     labels: tf.tensor1d(
