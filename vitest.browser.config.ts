@@ -1,25 +1,11 @@
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig } from 'vitest/config';
+import { CHROMIUM_ARGS, CHROMIUM_PATH, WEBGPU_ARGS } from './test/helpers/chromium';
 
 // Browser test run (`npm run test:browser`): the backend-facing suites that run in Node on cpu and
 // wasm (test/backends, test/train) run again in headless Debian Chromium, where
 // `describeBackends` picks webgl and webgpu (test/helpers/backends.ts). Both run on SwiftShader
 // (software GPU), which is slow: these suites keep their models tiny.
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  // WebGPU on SwiftShader's Vulkan adapter.
-  '--enable-unsafe-webgpu',
-  '--use-webgpu-adapter=swiftshader',
-  // WebGL2 through ANGLE on SwiftShader (headless has no GPU).
-  '--use-angle=swiftshader',
-  '--enable-unsafe-swiftshader',
-];
-
 export default defineConfig({
   // `VIT_TS_BACKENDS=webgpu npm run test:browser` narrows the matrix (read by test/helpers/backends.ts).
   define: { __VIT_TS_BACKENDS__: JSON.stringify(process.env['VIT_TS_BACKENDS'] ?? '') },
@@ -38,7 +24,10 @@ export default defineConfig({
       enabled: true,
       headless: true,
       provider: playwright({
-        launchOptions: { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS },
+        launchOptions: {
+          executablePath: CHROMIUM_PATH,
+          args: [...CHROMIUM_ARGS, ...WEBGPU_ARGS],
+        },
       }),
       instances: [{ browser: 'chromium' }],
       screenshotFailures: false,

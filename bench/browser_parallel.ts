@@ -12,18 +12,13 @@
  *   npm run bench:browser-parallel
  *   npx tsx bench/browser_parallel.ts --no-build --batch 4 --runs 3 --modes threads,workers
  */
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright';
-import { build } from 'vite';
+import {
+  buildExamplePage,
+  EXAMPLE_DIST_DIR as distDir,
+  launchChromium,
+  serveStatic,
+} from '../test/helpers/chromium';
 
-const repo = resolve(fileURLToPath(new URL('..', import.meta.url)));
-const pageDir = join(repo, 'examples/browser');
-const distDir = join(pageDir, 'dist');
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
   const i = args.indexOf(`--${name}`);
@@ -33,37 +28,6 @@ const batch = Number(opt('batch', '4'));
 const runs = Number(opt('runs', '3'));
 const modes = opt('modes', 'threads,threads-uncapped,workers,webgl').split(',');
 const isolated = !args.includes('--no-isolation');
-
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.bin': 'application/octet-stream',
-  '.wasm': 'application/wasm',
-};
-
-async function serve(root: string): Promise<{ server: Server; url: string }> {
-  const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const file = normalize(join(root, path === '/' ? 'index.html' : path));
-    if (!file.startsWith(root) || !(await stat(file).catch(() => null))?.isFile()) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    const headers: Record<string, string> = {
-      'content-type': MIME[extname(file)] ?? 'application/octet-stream',
-    };
-    if (isolated) {
-      headers['cross-origin-opener-policy'] = 'same-origin';
-      headers['cross-origin-embedder-policy'] = 'require-corp';
-    }
-    res.writeHead(200, headers);
-    createReadStream(file).pipe(res);
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
-}
 
 interface PageResult {
   mode: string;
@@ -83,22 +47,9 @@ interface PageResult {
 
 async function main(): Promise<void> {
   const t0 = performance.now();
-  if (!args.includes('--no-build')) {
-    console.log('building examples/browser ...');
-    await build({ configFile: join(pageDir, 'vite.config.ts'), logLevel: 'warn' });
-  }
-  const { server, url } = await serve(distDir);
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: [
-      '--no-sandbox',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--no-first-run',
-      '--use-angle=swiftshader',
-      '--enable-unsafe-swiftshader',
-    ],
-  });
+  if (!args.includes('--no-build')) await buildExamplePage();
+  const { server, url } = await serveStatic(distDir, { isolated });
+  const browser = await launchChromium();
   const rows: PageResult[] = [];
   let examplePage = '';
   try {

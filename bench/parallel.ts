@@ -21,6 +21,7 @@ import '@tensorflow/tfjs-layers';
 import { adamw, countViTMacs, createViT, softmaxCrossEntropy } from '../src/index';
 import { createDataParallelTrainer, createInferencePool, saveModel } from '../src/node';
 import { buildWorkerBundle } from '../test/helpers/parallel_worker';
+import { matMulRate, median } from './models';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -35,27 +36,15 @@ const trainDepth = Number(opt('train-depth', '12'));
 const skipTrain = args.includes('--skip-train');
 const skipInfer = args.includes('--skip-infer');
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-
 async function timed(fn: () => Promise<unknown>): Promise<number> {
   const t0 = performance.now();
   await fn();
   return performance.now() - t0;
 }
 
-async function matMulRate(): Promise<number> {
-  const a = tf.randomNormal([1024, 1024]);
-  const b = tf.randomNormal([1024, 1024]);
-  const once = async () => {
-    const c = tf.matMul(a, b);
-    await c.data();
-    c.dispose();
-  };
-  await once();
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) times.push(await timed(once));
-  tf.dispose([a, b]);
-  return (2 * 1024 ** 3) / (median(times) / 1000) / 1e9; // GFLOP/s
+/** The 1024x1024 wasm matMul rate in GFLOP/s (bench/models.ts measures it in FLOP/s). */
+async function matMulGflops(): Promise<number> {
+  return (await matMulRate()) / 1e9;
 }
 
 function seeded(n: number, seed: number): Float32Array {
@@ -88,6 +77,26 @@ function report(p: Pair): string {
   ].join('\n');
 }
 
+/**
+ * Times `single` (one thread) and `parallel` (the workers) alternately, `runs` times each after
+ * one warm-up call of both, on `items` images per call.
+ */
+async function timePair(
+  name: string,
+  items: number,
+  single: () => Promise<void>,
+  parallel: () => Promise<void>,
+): Promise<Pair> {
+  const pair: Pair = { name, unit: 'img', items, single: [], parallel: [] };
+  await single();
+  await parallel();
+  for (let r = 0; r < runs; r++) {
+    pair.single.push(await timed(single));
+    pair.parallel.push(await timed(parallel));
+  }
+  return pair;
+}
+
 async function inference(workerFile: string, dir: string): Promise<Pair> {
   const config = {
     imgSize: 224,
@@ -114,26 +123,18 @@ async function inference(workerFile: string, dir: string): Promise<Pair> {
     const y = (await pool.predict(x)) as tf.Tensor;
     y.dispose();
   };
-  const pair: Pair = {
-    name: `inference: ViT-Ti/16, 224 px, batch ${batch} (${((countViTMacs(config) * 2 * batch) / 1e9).toFixed(1)} GFLOP)`,
-    unit: 'img',
-    items: batch,
-    single: [],
-    parallel: [],
-  };
   try {
-    await single();
-    await parallel();
-    for (let r = 0; r < runs; r++) {
-      pair.single.push(await timed(single));
-      pair.parallel.push(await timed(parallel));
-    }
+    return await timePair(
+      `inference: ViT-Ti/16, 224 px, batch ${batch} (${((countViTMacs(config) * 2 * batch) / 1e9).toFixed(1)} GFLOP)`,
+      batch,
+      single,
+      parallel,
+    );
   } finally {
     await pool.destroy();
     x.dispose();
     model.dispose();
   }
-  return pair;
 }
 
 async function training(workerFile: string): Promise<Pair> {
@@ -180,20 +181,13 @@ async function training(workerFile: string): Promise<Pair> {
   const parallel = async () => {
     await trainer.step(x, y);
   };
-  const pair: Pair = {
-    name: `training step: ViT-Ti/4 (depth ${trainDepth}), 32 px, batch ${trainBatch}, AdamW`,
-    unit: 'img',
-    items: trainBatch,
-    single: [],
-    parallel: [],
-  };
   try {
-    await single();
-    await parallel();
-    for (let r = 0; r < runs; r++) {
-      pair.single.push(await timed(single));
-      pair.parallel.push(await timed(parallel));
-    }
+    return await timePair(
+      `training step: ViT-Ti/4 (depth ${trainDepth}), 32 px, batch ${trainBatch}, AdamW`,
+      trainBatch,
+      single,
+      parallel,
+    );
   } finally {
     await trainer.destroy();
     tf.dispose([x, y]);
@@ -201,7 +195,6 @@ async function training(workerFile: string): Promise<Pair> {
     reference.dispose();
     parallelModel.dispose();
   }
-  return pair;
 }
 
 async function main(): Promise<void> {
@@ -211,7 +204,7 @@ async function main(): Promise<void> {
   console.log(
     `${cpus()[0]?.model ?? 'cpu'}, ${availableParallelism()} cores; tfjs ${tf.version_core}, wasm in every thread; ${workers} workers, ${runs} runs (median)`,
   );
-  const rateBefore = await matMulRate();
+  const rateBefore = await matMulGflops();
   console.log(`1024x1024 wasm matMul (main thread, before): ${rateBefore.toFixed(1)} GFLOP/s`);
   const workerFile = await buildWorkerBundle();
   const dir = await mkdtemp(join(tmpdir(), 'vit-ts-bench-parallel-'));
@@ -231,7 +224,7 @@ async function main(): Promise<void> {
     await rm(dir, { recursive: true, force: true });
     await rm(workerFile, { force: true });
   }
-  const rateAfter = await matMulRate();
+  const rateAfter = await matMulGflops();
   console.log(`1024x1024 wasm matMul (main thread, after): ${rateAfter.toFixed(1)} GFLOP/s`);
   console.log(
     `summary: ${pairs.map((p) => `${p.name.split(':')[0]} ${(median(p.single) / median(p.parallel)).toFixed(2)}x`).join(', ')} with ${workers} workers; matMul ${rateBefore.toFixed(1)} / ${rateAfter.toFixed(1)} GFLOP/s; total ${((performance.now() - t0) / 1000).toFixed(0)} s`,

@@ -57,6 +57,54 @@ export function cropFlip(x: tf.Tensor4D, random: RandomSource): tf.Tensor4D {
   return f;
 }
 
+/**
+ * `--backend` (default wasm) and `--seed` (default 1), for `node:util` `parseArgs`: the options
+ * every training script takes (the experiments and examples/fashion/train.ts).
+ */
+export function runOptions() {
+  return {
+    backend: { type: 'string', default: 'wasm' },
+    seed: { type: 'string', default: '1' },
+  } as const;
+}
+
+/**
+ * `--quick`, `--full` (see {@link modeOf}), `--out DIR` (default `examples/output/<name>`) plus
+ * {@link runOptions}: the options of every experiment.
+ */
+export function experimentOptions(name: string) {
+  return {
+    quick: { type: 'boolean', default: false },
+    full: { type: 'boolean', default: false },
+    out: { type: 'string', default: join('examples', 'output', name) },
+    ...runOptions(),
+  } as const;
+}
+
+/** A string option, with a default when one is given. */
+function stringOption<D extends string | undefined>(
+  defaultValue: D,
+): D extends string ? { type: 'string'; default: string } : { type: 'string' } {
+  return (
+    defaultValue === undefined ? { type: 'string' } : { type: 'string', default: defaultValue }
+  ) as never;
+}
+
+/**
+ * `--epochs`, `--batch-size` and `--lr`. An experiment leaves epochs and batch size to its mode
+ * preset (no default: `args.epochs ?? preset.epochs`); a plain training script gives defaults.
+ */
+export function trainingOptions<
+  E extends string | undefined,
+  B extends string | undefined,
+>(defaults: { epochs: E; batchSize: B; lr: string }) {
+  return {
+    epochs: stringOption(defaults.epochs),
+    'batch-size': stringOption(defaults.batchSize),
+    lr: { type: 'string', default: defaults.lr },
+  } as const;
+}
+
 /** Sets the backend and returns the 1024x1024 matMul rate (GFLOP/s) measured now. */
 export async function setUp(backend: string): Promise<number> {
   await tf.setBackend(backend);

@@ -29,6 +29,7 @@ import {
 import { loadFashionMnist } from '../../src/node';
 import {
   cropFlip,
+  experimentOptions,
   makeModel,
   markdownTable,
   matMulRate,
@@ -40,13 +41,7 @@ import {
 } from './common';
 
 const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    full: { type: 'boolean', default: false },
-    out: { type: 'string', default: join('examples', 'output', 'finetune') },
-    backend: { type: 'string', default: 'wasm' },
-    seed: { type: 'string', default: '1' },
-  },
+  options: experimentOptions('finetune'),
 });
 
 /** A small ViT (the shipped Fashion-MNIST ViT's shape), so pretraining fits the time budget. */

@@ -15,6 +15,7 @@ import { Trainer, warmupCosineSchedule } from '../../src/index';
 import { loadFashionMnist } from '../../src/node';
 import {
   cropFlip,
+  experimentOptions,
   MODEL_LABEL,
   makeModel,
   markdownTable,
@@ -23,21 +24,16 @@ import {
   renderChart,
   setUp,
   subset,
+  trainingOptions,
   writeOut,
 } from './common';
 
 const { values: args } = parseArgs({
   options: {
-    quick: { type: 'boolean', default: false },
-    full: { type: 'boolean', default: false },
-    out: { type: 'string', default: join('examples', 'output', 'vit-needs-data') },
-    backend: { type: 'string', default: 'wasm' },
+    ...experimentOptions('vit-needs-data'),
+    ...trainingOptions({ epochs: undefined, batchSize: undefined, lr: '1e-3' }),
     sizes: { type: 'string' },
-    epochs: { type: 'string' },
     'test-per-class': { type: 'string' },
-    'batch-size': { type: 'string' },
-    lr: { type: 'string', default: '1e-3' },
-    seed: { type: 'string', default: '1' },
   },
 });
 

@@ -18,6 +18,7 @@ import { Trainer, warmupCosineSchedule } from '../../src/index';
 import { loadFashionMnist, terminalProgress } from '../../src/node';
 import {
   cropFlip,
+  experimentOptions,
   MODEL_LABEL,
   makeModel,
   markdownTable,
@@ -26,21 +27,16 @@ import {
   renderChart,
   setUp,
   subset,
+  trainingOptions,
   writeOut,
 } from './common';
 
 const { values: args } = parseArgs({
   options: {
-    quick: { type: 'boolean', default: false },
-    full: { type: 'boolean', default: false },
-    out: { type: 'string', default: join('examples', 'output', 'vit-vs-resnet') },
-    backend: { type: 'string', default: 'wasm' },
-    epochs: { type: 'string' },
+    ...experimentOptions('vit-vs-resnet'),
+    ...trainingOptions({ epochs: undefined, batchSize: undefined, lr: '1e-3' }),
     'train-per-class': { type: 'string' },
     'test-per-class': { type: 'string' },
-    'batch-size': { type: 'string' },
-    lr: { type: 'string', default: '1e-3' },
-    seed: { type: 'string', default: '1' },
     models: { type: 'string', default: 'vit,resnet' },
   },
 });

@@ -30,6 +30,7 @@ import {
   saveModel,
   terminalProgress,
 } from '../../src/node';
+import { runOptions, trainingOptions } from '../experiments/common';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -47,15 +48,12 @@ export const FASHION_VIT_CONFIG: ViTConfig = {
 
 const { values: args } = parseArgs({
   options: {
-    epochs: { type: 'string', default: '2' },
-    'batch-size': { type: 'string', default: '64' },
-    lr: { type: 'string', default: '2e-3' },
+    ...runOptions(),
+    ...trainingOptions({ epochs: '2', batchSize: '64', lr: '2e-3' }),
     'warmup-steps': { type: 'string', default: '200' },
     'weight-decay': { type: 'string', default: '0.05' },
-    seed: { type: 'string', default: '1' },
     'max-steps': { type: 'string' },
     'eval-size': { type: 'string', default: '2000' },
-    backend: { type: 'string', default: 'wasm' },
     resume: { type: 'boolean', default: false },
     checkpoint: { type: 'string', default: join(here, 'checkpoint') },
     out: { type: 'string', default: join(here, 'model') },

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { ConfigError, InputShapeError, ParallelWorkerError, requireRate } from '../errors';
+import { ConfigError, InputShapeError, requireRate } from '../errors';
 import { saveModel } from '../io/node_fs';
 import { adamw } from '../train/optimizers';
 import type { DataParallelLoss, GradientsResult, WeightLayout, WeightSlot } from './protocol';
 import {
-  runTask,
+  PoolClient,
   type StartedPool,
   shardRanges,
   startWorkerPool,
@@ -133,25 +133,21 @@ export async function createDataParallelTrainer(
   return new DataParallel(pool, model, optimizer, layout, loss, labelSmoothing);
 }
 
-class DataParallel implements DataParallelTrainer {
-  private destroyed = false;
+class DataParallel extends PoolClient implements DataParallelTrainer {
   private readonly trainableSize: number;
   private readonly totalSize: number;
 
   constructor(
-    private readonly pool: StartedPool,
+    pool: StartedPool,
     private readonly model: LayersModel,
     readonly optimizer: tf.Optimizer,
     private readonly layout: WeightLayout,
     private readonly loss: DataParallelLoss,
     private readonly labelSmoothing: number,
   ) {
+    super(pool, OWNER);
     this.trainableSize = layout.trainable.reduce((a, s) => a + s.size, 0);
     this.totalSize = this.trainableSize + layout.nonTrainable.reduce((a, s) => a + s.size, 0);
-  }
-
-  get workers(): number {
-    return this.pool.workers;
   }
 
   private async packWeights(): Promise<Float32Array> {
@@ -166,7 +162,7 @@ class DataParallel implements DataParallelTrainer {
   }
 
   async step(x: tf.Tensor, y: tf.Tensor): Promise<number> {
-    if (this.destroyed) throw new ParallelWorkerError(`${OWNER}: step called after destroy()`);
+    this.requireAlive('step');
     for (const [name, t] of [
       ['x', x],
       ['y', y],
@@ -195,9 +191,7 @@ class DataParallel implements DataParallelTrainer {
         const w = k === ranges.length - 1 ? weights : weights.slice();
         const xs = xData.slice(start * xItem, end * xItem);
         const ys = yData.slice(start * yItem, end * yItem);
-        return runTask<GradientsResult>(
-          this.pool,
-          OWNER,
+        return this.run<GradientsResult>(
           {
             kind: 'gradients',
             weights: w,
@@ -251,15 +245,5 @@ class DataParallel implements DataParallelTrainer {
       }
     }
     return lossSum;
-  }
-
-  threadCount(): number {
-    return this.pool.piscina.threads.length;
-  }
-
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    await this.pool.piscina.destroy();
   }
 }

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { InputShapeError, ParallelWorkerError } from '../errors';
+import { InputShapeError } from '../errors';
 import type { PredictResult, TensorData } from './protocol';
 import {
-  runTask,
+  PoolClient,
   type StartedPool,
   shardRanges,
   startWorkerPool,
@@ -56,20 +56,13 @@ export async function createInferencePool(
   return new PooledInference(pool);
 }
 
-class PooledInference implements InferencePool {
-  private destroyed = false;
-  constructor(private readonly pool: StartedPool) {}
-
-  get workers(): number {
-    return this.pool.workers;
-  }
-
-  get backend(): string {
-    return this.pool.backend;
+class PooledInference extends PoolClient implements InferencePool {
+  constructor(pool: StartedPool) {
+    super(pool, OWNER);
   }
 
   async predict(input: tf.Tensor): Promise<tf.Tensor | tf.Tensor[]> {
-    if (this.destroyed) throw new ParallelWorkerError(`${OWNER}: predict called after destroy()`);
+    this.requireAlive('predict');
     if (!(input instanceof tf.Tensor) || input.rank < 1 || input.shape[0] === 0) {
       throw new InputShapeError(
         `${OWNER}: predict expects a tensor with a batch axis of size >= 1, got ${input instanceof tf.Tensor ? `shape [${input.shape.join(', ')}]` : String(input)}`,
@@ -82,9 +75,7 @@ class PooledInference implements InferencePool {
       // slice copies: each shard owns its buffer, which is then transferred, not copied again.
       const data = Float32Array.from(all.subarray(start * itemSize, end * itemSize));
       const shard: TensorData = { data, shape: [end - start, ...input.shape.slice(1)] };
-      return runTask<PredictResult>(this.pool, OWNER, { kind: 'predict', input: shard }, [
-        data.buffer,
-      ]);
+      return this.run<PredictResult>({ kind: 'predict', input: shard }, [data.buffer]);
     });
     const results = await Promise.all(shards);
     const outputCount = results[0].outputs.length;
@@ -102,15 +93,5 @@ class PooledInference implements InferencePool {
       tensors.push(tf.tensor(data, [rows, ...parts[0].shape.slice(1)], 'float32'));
     }
     return outputCount === 1 ? tensors[0] : tensors;
-  }
-
-  threadCount(): number {
-    return this.pool.piscina.threads.length;
-  }
-
-  async destroy(): Promise<void> {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    await this.pool.piscina.destroy();
   }
 }

@@ -135,6 +135,54 @@ export async function runTask<R>(
 }
 
 /**
+ * What every object that owns a started pool shares: its size and backend, the live thread
+ * count, a `destroy()` that is safe to call twice, the after-destroy check and task running with
+ * the owner's name in every error ({@link runTask}).
+ */
+export abstract class PoolClient {
+  private destroyed = false;
+
+  constructor(
+    protected readonly pool: StartedPool,
+    protected readonly owner: string,
+  ) {}
+
+  /** Number of worker threads. */
+  get workers(): number {
+    return this.pool.workers;
+  }
+
+  /** Backend the workers run on. */
+  get backend(): string {
+    return this.pool.backend;
+  }
+
+  /** Number of live worker threads (0 after {@link PoolClient.destroy}). */
+  threadCount(): number {
+    return this.pool.piscina.threads.length;
+  }
+
+  /** Stops every worker thread; pending tasks reject. Safe to call twice. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    await this.pool.piscina.destroy();
+  }
+
+  /** Throws a {@link ParallelWorkerError} when `method` is called after {@link PoolClient.destroy}. */
+  protected requireAlive(method: string): void {
+    if (this.destroyed) {
+      throw new ParallelWorkerError(`${this.owner}: ${method} called after destroy()`);
+    }
+  }
+
+  /** {@link runTask} on this pool, errors named after the owner. */
+  protected run<R>(task: WorkerTask, transferList: ArrayBufferLike[] = []): Promise<R> {
+    return runTask<R>(this.pool, this.owner, task, transferList);
+  }
+}
+
+/**
  * Splits `batch` items into at most `parts` contiguous shards whose sizes differ by at most one,
  * larger shards first; returns `[start, end)` pairs.
  */

@@ -8,57 +8,21 @@
  *
  * Prints "N passed, M failed", saves test-artifacts/browser-page.png, exits 1 on any failure.
  */
-import { createReadStream } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { extname, join, normalize, resolve } from 'node:path';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Page } from 'playwright';
-import { build } from 'vite';
+import type { Page } from 'playwright';
+import {
+  buildExamplePage,
+  EXAMPLE_DIST_DIR as distDir,
+  launchChromium,
+  serveStatic,
+} from '../helpers/chromium';
 
 const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-const pageDir = join(repo, 'examples/browser');
-const distDir = join(pageDir, 'dist');
 const screenshot = join(repo, 'test-artifacts/browser-page.png');
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--use-angle=swiftshader',
-  '--enable-unsafe-swiftshader',
-];
 /** SwiftShader is a software GPU: the first webgl pass compiles many shaders. */
 const READY_TIMEOUT_MS = 240_000;
-
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.bin': 'application/octet-stream',
-  '.wasm': 'application/wasm',
-  '.png': 'image/png',
-};
-
-/** A static file server for dist/ on 127.0.0.1, ephemeral port. */
-async function serve(root: string): Promise<{ server: Server; url: string }> {
-  const server = createServer(async (req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const file = normalize(join(root, path === '/' ? 'index.html' : path));
-    if (!file.startsWith(root) || !(await stat(file).catch(() => null))?.isFile()) {
-      res.writeHead(404).end('not found');
-      return;
-    }
-    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream' });
-    createReadStream(file).pipe(res);
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/` };
-}
 
 /** Grey-level statistics of a canvas: spread of its pixels and a copy of its RGBA bytes. */
 async function canvasPixels(
@@ -139,18 +103,12 @@ async function main(): Promise<void> {
     console.log(`${ok ? 'PASS' : 'FAIL'} ${name}: ${detail}`);
   };
 
-  if (!process.argv.includes('--no-build')) {
-    console.log('building examples/browser ...');
-    await build({ configFile: join(pageDir, 'vite.config.ts'), logLevel: 'warn' });
-  }
+  if (!process.argv.includes('--no-build')) await buildExamplePage();
   await readFile(join(distDir, 'index.html')).catch(() => {
     throw new Error(`${distDir}/index.html missing: run without --no-build`);
   });
-  const { server, url } = await serve(distDir);
-  const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: CHROMIUM_ARGS,
-  });
+  const { server, url } = await serveStatic(distDir);
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     const pageErrors: string[] = [];

@@ -1,9 +1,18 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
-import { markdownTable, modeOf, renderChart, subset } from '../../examples/experiments/common';
+import {
+  experimentOptions,
+  markdownTable,
+  modeOf,
+  renderChart,
+  runOptions,
+  subset,
+  trainingOptions,
+} from '../../examples/experiments/common';
 import { describeBackends } from '../helpers/backends';
 
 describeBackends('experiment helpers', () => {
@@ -25,6 +34,35 @@ it('markdownTable and modeOf', () => {
   expect(modeOf({ quick: true })).toBe('quick');
   expect(modeOf({})).toBe('default');
   expect(() => modeOf({ quick: true, full: true })).toThrow(/one of --quick and --full/);
+});
+
+it('the shared option tables parse with their defaults and refuse unknown options', () => {
+  const options = {
+    ...experimentOptions('demo'),
+    ...trainingOptions({ epochs: undefined, batchSize: undefined, lr: '1e-3' }),
+  };
+  const { values } = parseArgs({ args: ['--quick', '--epochs', '3'], options });
+  expect(values).toEqual({
+    quick: true,
+    full: false,
+    out: join('examples', 'output', 'demo'),
+    backend: 'wasm',
+    seed: '1',
+    epochs: '3',
+    lr: '1e-3',
+  });
+  const script = {
+    ...runOptions(),
+    ...trainingOptions({ epochs: '2', batchSize: '64', lr: '2e-3' }),
+  };
+  expect(parseArgs({ args: ['--seed', '7'], options: script }).values).toEqual({
+    backend: 'wasm',
+    seed: '7',
+    epochs: '2',
+    'batch-size': '64',
+    lr: '2e-3',
+  });
+  expect(() => parseArgs({ args: ['--epoch', '3'], options })).toThrow(/Unknown option '--epoch'/);
 });
 
 it('renderChart writes a PNG of the vega-lite chart (vega SVG -> resvg)', async () => {

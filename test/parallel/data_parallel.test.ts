@@ -67,6 +67,12 @@ describeBackends('createDataParallelTrainer', (backend) => {
   afterAll(async () => {
     await trainer?.destroy();
     expect(trainer.threadCount()).toBe(0);
+    expect(trainer.workers).toBe(2);
+    const one = tf.zeros([1]);
+    await expect(trainer.step(one, one)).rejects.toThrow(
+      /createDataParallelTrainer: step called after destroy\(\)/,
+    );
+    one.dispose();
     parallelModel?.dispose();
   });
 

@@ -56,6 +56,13 @@ describeBackends('createInferencePool', (backend) => {
 
   afterAll(async () => {
     await pool?.destroy();
+    await pool?.destroy(); // a second call is a no-op
+    expect(pool.threadCount()).toBe(0);
+    const x = tf.zeros([1, 16, 16, 3]);
+    await expect(pool.predict(x)).rejects.toThrow(
+      /createInferencePool: predict called after destroy\(\)/,
+    );
+    x.dispose();
     model?.dispose();
   });
 
