@@ -155,6 +155,50 @@ function nativeOrThrow(
   }) as TensorInfo;
 }
 
+/** The NHWC part of a filter-gradient kernel, given the convolution's geometry. */
+type FilterGradBody = (
+  backendName: string,
+  backend: KernelBackend,
+  x: TensorInfo,
+  dy: TensorInfo,
+  attrs: Conv2DBackpropFilterAttrs,
+  info: tf.backend_util.Conv2DInfo,
+) => TensorInfo;
+
+/**
+ * A `Conv2DBackpropFilter` kernel from an NHWC body: `'NCHW'` goes to tfjs' own kernel where vit-ts
+ * replaced one (and is refused where the backend has none), the geometry is computed once.
+ */
+function filterGradKernel(body: FilterGradBody): GapKernel {
+  return ((
+    backendName: string,
+    backend: KernelBackend,
+    inputs: NamedTensorInfoMap,
+    attrs: Conv2DBackpropFilterAttrs,
+  ) => {
+    if (attrs.dataFormat === 'NCHW') {
+      return nativeOrThrow(
+        'Conv2DBackpropFilter',
+        backendName,
+        backend,
+        inputs,
+        attrs,
+        "only dataFormat 'NHWC' is supported, got 'NCHW'",
+      );
+    }
+    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      attrs.filterShape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    return body(backendName, backend, x, dy, attrs, info);
+  }) as GapKernel;
+}
+
 /**
  * Filter gradient of a 2-D convolution (NHWC input `x`, HWIO filter) as one pass over a
  * JavaScript-memory backend's arrays (cpu):
@@ -165,31 +209,7 @@ function nativeOrThrow(
  * forward-convolution form used on wasm transposes a weight-sized result, which on cpu costs more
  * than the convolution itself on small maps). Sums in float64, as tfjs' kernel does.
  */
-function conv2DBackpropFilterLoop(
-  backendName: string,
-  backend: KernelBackend,
-  inputs: NamedTensorInfoMap,
-  attrs: Conv2DBackpropFilterAttrs,
-): TensorInfo {
-  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  if (attrs.dataFormat === 'NCHW') {
-    return nativeOrThrow(
-      'Conv2DBackpropFilter',
-      backendName,
-      backend,
-      inputs,
-      attrs,
-      "dataFormat 'NCHW' needs tfjs' own kernel, which this backend lacks",
-    );
-  }
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
+const conv2DBackpropFilterLoop: FilterGradBody = (_backendName, backend, x, dy, attrs, info) => {
   const { batchSize, inHeight: h, inWidth: w, inChannels: ci, outChannels: co } = info;
   const { outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw, padInfo } = info;
   const [kh, kw] = attrs.filterShape;
@@ -225,7 +245,7 @@ function conv2DBackpropFilterLoop(
     shape,
     dtype: 'float32',
   };
-}
+};
 
 /**
  * Filter gradient of a 2-D convolution (NHWC input `x`, HWIO filter):
@@ -233,32 +253,8 @@ function conv2DBackpropFilterLoop(
  * That is a stride-1 convolution with dilation `s` of the padded input with batch and channels
  * swapped (`[Ci, H, W, B]`) by `dy` as a filter (`[Ho, Wo, B, Co]`), giving `[Ci, kh, kw, Co]`.
  */
-function conv2DBackpropFilter(
-  backendName: string,
-  backend: KernelBackend,
-  inputs: NamedTensorInfoMap,
-  attrs: Conv2DBackpropFilterAttrs,
-): TensorInfo {
-  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  if (attrs.dataFormat === 'NCHW') {
-    return nativeOrThrow(
-      'Conv2DBackpropFilter',
-      backendName,
-      backend,
-      inputs,
-      attrs,
-      "only dataFormat 'NHWC' is supported, got 'NCHW'",
-    );
-  }
+const conv2DBackpropFilterConv: FilterGradBody = (backendName, backend, x, dy, attrs, info) => {
   const [kh, kw, ci, co] = attrs.filterShape;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
   const { strideHeight: sh, strideWidth: sw, outHeight, outWidth, padInfo } = info;
   const r = new KernelRunner(backendName, backend);
   const xT = r.run('Transpose', { x }, { perm: [3, 1, 2, 0] });
@@ -281,7 +277,7 @@ function conv2DBackpropFilter(
   if (kh === 1 && kw === 1)
     return r.finish(r.run('Reshape', { x: g }, { shape: [kh, kw, ci, co] }));
   return r.finish(r.run('Transpose', { x: g }, { perm: [1, 2, 0, 3] }));
-}
+};
 
 /**
  * Filter gradient of a depthwise convolution (filter `[kh, kw, C, M]`): the input becomes one
@@ -377,7 +373,7 @@ type GapKernel = (
 ) => TensorInfo;
 
 const IMPLEMENTATIONS: Record<GapKernelName, GapKernel> = {
-  Conv2DBackpropFilter: conv2DBackpropFilter as GapKernel,
+  Conv2DBackpropFilter: filterGradKernel(conv2DBackpropFilterConv),
   DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter as GapKernel,
   DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput as GapKernel,
 };
@@ -406,7 +402,7 @@ function checkBackendName(fn: string, backendName: unknown): void {
 
 /** Replacements of {@link SLOW_NATIVE_KERNELS} that differ from the gap fillers, per backend. */
 const FASTER_IMPLEMENTATIONS: Record<string, Partial<Record<GapKernelName, GapKernel>>> = {
-  cpu: { Conv2DBackpropFilter: conv2DBackpropFilterLoop as GapKernel },
+  cpu: { Conv2DBackpropFilter: filterGradKernel(conv2DBackpropFilterLoop) },
 };
 
 function registerOwn(name: GapKernelName, backendName: string): void {
