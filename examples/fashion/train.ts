@@ -20,7 +20,6 @@ import {
   randomHorizontalFlip,
   Trainer,
   type TrainerOptions,
-  type ViTConfig,
   warmupCosineSchedule,
 } from '../../src/index';
 import {
@@ -31,20 +30,9 @@ import {
   terminalProgress,
 } from '../../src/node';
 import { runOptions, trainingOptions } from '../experiments/common';
+import { FASHION_VIT_CONFIG } from './config';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-/** The shipped Fashion-MNIST ViT: 28 px, 4 px patches (7 x 7 tokens + class token). */
-export const FASHION_VIT_CONFIG: ViTConfig = {
-  imgSize: 28,
-  patchSize: 4,
-  inChans: 1,
-  embedDim: 64,
-  depth: 4,
-  numHeads: 4,
-  mlpRatio: 2,
-  numClasses: 10,
-};
 
 const { values: args } = parseArgs({
   options: {
