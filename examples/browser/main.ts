@@ -19,7 +19,6 @@ import {
   tokenLayout,
 } from '../../src/index';
 import modelJson from '../mnist/model/model.json';
-import weightsUrl from '../mnist/model/weights.bin?url';
 import samplesDoc from '../mnist/samples.json';
 import { attachDrawing, drawingToInput, INPUT_SIZE } from './drawing';
 import {
@@ -103,9 +102,24 @@ async function pickBackend(): Promise<string> {
   throw new Error('no tfjs backend could start');
 }
 
+// saveModel names the weights file after its content (weights.<hash>.bin): take the name from the
+// manifest and its URL from Vite's glob of the model folder.
+const weightFileUrls = import.meta.glob('../mnist/model/*.bin', {
+  query: '?url',
+  import: 'default',
+  eager: true,
+}) as Record<string, string>;
+
 async function loadShippedModel(): Promise<LayersModel> {
+  const name = modelJson.weightsManifest[0]?.paths[0];
+  const weightsUrl = weightFileUrls[`../mnist/model/${name}`];
+  if (name == null || weightsUrl == null) {
+    throw new Error(
+      `model.json names weights file ${String(name)}, which is not in examples/mnist/model`,
+    );
+  }
   const weights = await fetch(weightsUrl);
-  if (!weights.ok) throw new Error(`weights.bin: HTTP ${weights.status}`);
+  if (!weights.ok) throw new Error(`${name}: HTTP ${weights.status}`);
   return loadLayersModel(
     tf.io.fromMemory({
       modelTopology: modelJson.modelTopology as unknown as object,
