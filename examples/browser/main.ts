@@ -112,7 +112,8 @@ const weightFileUrls = import.meta.glob('../mnist/model/*.bin', {
 
 async function loadShippedModel(): Promise<LayersModel> {
   const name = modelJson.weightsManifest[0]?.paths[0];
-  const weightsUrl = weightFileUrls[`../mnist/model/${name}`];
+  // saveModel writes the path as './weights.<hash>.bin'.
+  const weightsUrl = weightFileUrls[`../mnist/model/${name?.replace(/^\.\//, '')}`];
   if (name == null || weightsUrl == null) {
     throw new Error(
       `model.json names weights file ${String(name)}, which is not in examples/mnist/model`,
