@@ -10,11 +10,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { splitDigits } from '../../examples/mnist/data';
 import { quantizeWeights } from '../../src/io/quantize';
 import { loadModel, saveModel } from '../../src/node';
+import { loadPretrained } from '../../src/weights/load';
+import { entryToTensor } from '../../src/weights/safetensors';
 import { useBackend } from '../helpers/backends';
+import { buildFixtureModel, fixture, fixtureWeights, readFixtureFile } from '../weights/fixtures';
 
 const mnistModel = fileURLToPath(new URL('../../examples/mnist/model', import.meta.url));
 let root: string;
@@ -118,3 +121,61 @@ it('quantizeWeights keeps int32 weights and maps 0 exactly in uint8', () => {
     /quantize must be 'float16' or 'uint8'/,
   );
 });
+
+/**
+ * The same two formats on PyTorch-parity fixtures (timm ViT, CIFAR ResNet18): the saved,
+ * quantized and reloaded model against PyTorch's own logits for the fixture's input. Bounds are
+ * relative to the largest |logit| of the reference: float32 stays at the parity tolerance.
+ */
+describe.each(['timm_vit', 'cifar_resnet18'])(
+  'quantize on the PyTorch-parity fixture %s',
+  (name) => {
+    const e = fixture(name);
+    let model: LayersModel;
+    let x: tf.Tensor;
+    let torchLogits: Float32Array;
+    beforeAll(() => {
+      const io = readFixtureFile(e.io);
+      x = entryToTensor(io.tensors.get('input_nhwc') as never, 'input_nhwc');
+      torchLogits = (io.tensors.get('logits') as { data: Float32Array }).data;
+      model = buildFixtureModel(e, x.shape);
+      loadPretrained(model, fixtureWeights(e), { from: e.from });
+    });
+    afterAll(() => {
+      model.dispose();
+      x.dispose();
+    });
+
+    it.each([
+      ['none', 1e-4],
+      ['float16', 5e-3],
+      ['uint8', 0.05],
+    ] as const)('%s: logits vs PyTorch within %s of the largest logit', async (q, relBound) => {
+      const dir = join(root, `${name}-${q}`);
+      const saved = await saveModel(model, dir, q === 'none' ? {} : { quantize: q });
+      const loaded = await loadModel(dir);
+      const logits = tf.tidy(() => (loaded.predict(x) as tf.Tensor).dataSync() as Float32Array);
+      loaded.dispose();
+      expect(logits.length).toBe(torchLogits.length);
+      let maxDiff = 0;
+      let scale = 0;
+      logits.forEach((v, i) => {
+        const ref = torchLogits[i] as number;
+        maxDiff = Math.max(maxDiff, Math.abs(v - ref));
+        scale = Math.max(scale, Math.abs(ref));
+      });
+      const classes = logits.length / x.shape[0];
+      let sameArgmax = 0;
+      for (let r = 0; r < x.shape[0]; r++) {
+        const a = Array.from(logits.subarray(r * classes, (r + 1) * classes));
+        const b = Array.from(torchLogits.subarray(r * classes, (r + 1) * classes));
+        if (a.indexOf(Math.max(...a)) === b.indexOf(Math.max(...b))) sameArgmax++;
+      }
+      console.log(
+        `${name} ${q}: weights file ${saved.bytes[saved.weightsFile]} B; max |logit - PyTorch| ${maxDiff.toExponential(2)} (largest |logit| ${scale.toFixed(3)}, relative ${(maxDiff / scale).toExponential(2)}); argmax agrees ${sameArgmax}/${x.shape[0]}`,
+      );
+      if (q !== 'none') expect(maxDiff).toBeGreaterThan(0);
+      expect(maxDiff / scale).toBeLessThan(relBound);
+    });
+  },
+);
