@@ -1,0 +1,86 @@
+/**
+ * The Fashion-MNIST ViT shipped in examples/fashion/model (trained by examples/fashion/train.ts)
+ * loads with `loadModel`, is the documented architecture, and classifies real Fashion-MNIST test
+ * images (Debian's dataset-fashion-mnist, never seen in training) about as well as its training
+ * record says.
+ */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { FASHION_VIT_CONFIG } from '../../examples/fashion/config';
+import { findVisionTransformer } from '../../src/index';
+import { loadModel, readFashionMnist } from '../../src/node';
+import { describeBackends } from '../helpers/backends';
+
+const modelDir = fileURLToPath(new URL('../../examples/fashion/model', import.meta.url));
+
+interface Record {
+  config: object;
+  epochs: number;
+  history: { epoch: number; testAccuracyFirst2000: number }[];
+  testAccuracy: number;
+}
+
+/** Test images checked per backend (the first ones of the test file). */
+const CHECKED = 500;
+/**
+ * sqrt(p(1-p)/500) is 1.3 points at p = 0.9: 4 points below the accuracy measured on all
+ * 10,000 test images is 3 standard deviations. A load that scrambles weights falls to ~10%.
+ */
+const MARGIN = 0.04;
+
+let record: Record;
+beforeAll(async () => {
+  const json = JSON.parse(await readFile(`${modelDir}/model.json`, 'utf8')) as {
+    userDefinedMetadata: { training: Record };
+  };
+  record = json.userDefinedMetadata.training;
+});
+
+describe('examples/fashion training record', () => {
+  it('names the shipped config and one entry per epoch', () => {
+    expect(record.config).toEqual(FASHION_VIT_CONFIG);
+    expect(record.history.map((h) => h.epoch)).toEqual(
+      Array.from({ length: record.epochs }, (_, i) => i + 1),
+    );
+    expect(record.testAccuracy).toBeGreaterThan(0);
+    expect(record.testAccuracy).toBeLessThanOrEqual(1);
+  });
+});
+
+describeBackends('examples/fashion shipped model', () => {
+  let model: LayersModel;
+  beforeAll(async () => {
+    model = await loadModel(modelDir);
+  });
+
+  it('is the documented architecture', () => {
+    const vit = findVisionTransformer(model);
+    expect(vit.config.imgSize).toEqual([FASHION_VIT_CONFIG.imgSize, FASHION_VIT_CONFIG.imgSize]);
+    expect(vit.config.depth).toBe(FASHION_VIT_CONFIG.depth);
+    expect(vit.config.embedDim).toBe(FASHION_VIT_CONFIG.embedDim);
+    expect(vit.gridSize).toEqual([7, 7]);
+    expect(model.outputs[0]?.shape).toEqual([null, 10]);
+  });
+
+  it(`reaches the recorded test accuracy (within ${MARGIN * 100} points) on the first ${CHECKED} test images`, () => {
+    const test = readFashionMnist({ split: 'test' });
+    const before = tf.memory().numTensors;
+    let correct = 0;
+    for (let start = 0; start < CHECKED; start += 100) {
+      const x = tf.tensor4d(
+        test.images.subarray(start * 784, (start + 100) * 784),
+        [100, 28, 28, 1],
+      );
+      const predicted = tf.tidy(() => tf.argMax(model.predict(x) as tf.Tensor, 1).dataSync());
+      x.dispose();
+      predicted.forEach((p, k) => {
+        if (p === test.labels[start + k]) correct++;
+      });
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    expect(correct / CHECKED).toBeGreaterThanOrEqual(record.testAccuracy - MARGIN);
+  });
+});
