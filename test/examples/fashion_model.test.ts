@@ -16,7 +16,7 @@ import { describeBackends } from '../helpers/backends';
 
 const modelDir = fileURLToPath(new URL('../../examples/fashion/model', import.meta.url));
 
-interface Record {
+interface TrainingRecord {
   config: object;
   epochs: number;
   history: { epoch: number; testAccuracyFirst2000: number }[];
@@ -31,10 +31,10 @@ const CHECKED = 500;
  */
 const MARGIN = 0.04;
 
-let record: Record;
+let record: TrainingRecord;
 beforeAll(async () => {
   const json = JSON.parse(await readFile(`${modelDir}/model.json`, 'utf8')) as {
-    userDefinedMetadata: { training: Record };
+    userDefinedMetadata: { training: TrainingRecord };
   };
   record = json.userDefinedMetadata.training;
 });
