@@ -4,7 +4,7 @@
  * number of epochs, so larger sets also get more optimizer steps), one chart.
  *
  *   npm run example:vit-needs-data -- --quick     # CI smoke run: 20 / 40 images, 1 epoch
- *   npm run example:vit-needs-data                # default: 500 / 1,000 / 2,000 images, 2 epochs
+ *   npm run example:vit-needs-data                # default: 100 / 300 / 800 images, 2 epochs (~20 min)
  *   npm run example:vit-needs-data -- --full      # 1k / 5k / 20k / 60k images, 10 epochs (days on wasm)
  *   options: --out DIR, --sizes 1000,5000, --epochs, --test-per-class, --batch-size, --backend
  */
@@ -36,7 +36,8 @@ const { values: args } = parseArgs({
 
 const PRESETS = {
   quick: { sizes: [20, 40], epochs: 1, testPerClass: 5, batchSize: 20 },
-  default: { sizes: [500, 1000, 2000], epochs: 2, testPerClass: 50, batchSize: 32 },
+  // About 20 minutes on the 2-core VM (2 x 1,200 training images for both models + 3 x 300 tests).
+  default: { sizes: [100, 300, 800], epochs: 2, testPerClass: 30, batchSize: 32 },
   full: { sizes: [1000, 5000, 20000, 60000], epochs: 10, testPerClass: 1000, batchSize: 64 },
 } as const;
 
