@@ -92,7 +92,6 @@ async function pretrainedStart(
   source.dispose();
   return {
     model,
-    config: findVisionTransformer(model).config as ViTConfig,
     // A JSON round trip drops the fields the source's record lacks (tfjs refuses `undefined`).
     record: JSON.parse(
       JSON.stringify({
