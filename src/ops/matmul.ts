@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { restoreIdentityKernel, shareIdentityStorage } from '../backends/shared_identity';
+import { installWasmKernels, restoreWasmKernels } from '../backends/wasm_kernels';
 import { ConfigError, InputShapeError } from '../errors';
 
 /**
@@ -41,14 +41,14 @@ export function productForm(backend: string = tf.getBackend()): ProductForm {
 }
 
 /**
- * Whether the active backend uses the fast forms; on the way, makes tensors saved for gradients
- * share storage instead of being copied (wasm's `Identity` copies; see shared_identity.ts).
+ * Whether the active backend uses the fast forms; on the way, installs vit-ts' replacements for
+ * wasm's copying `Identity`, `Slice` and `SplitV` kernels (see backends/wasm_kernels.ts).
  * Internal (layers choose their formulation with it); not exported from the package.
  */
 export function useFastForm(): boolean {
   const backend = tf.getBackend();
   if (productForm(backend) !== 'fast') return false;
-  shareIdentityStorage(backend);
+  installWasmKernels(backend);
   return true;
 }
 
@@ -66,8 +66,8 @@ export function setProductForm(backend: string, form: ProductForm | null): void 
     throw new ConfigError(
       `setProductForm: form must be 'native', 'fast' or null, got ${String(form)}`,
     );
-  // The native form is tfjs as shipped, including its copying Identity kernel.
-  if (productForm(backend) === 'native') restoreIdentityKernel(backend);
+  // The native form is tfjs as shipped, including its copying Identity / Slice / SplitV kernels.
+  if (productForm(backend) === 'native') restoreWasmKernels(backend);
 }
 
 /**
