@@ -67,7 +67,9 @@ describeBackends('wasm data-movement kernels', (backend) => {
     const values = (shape: number[], dtype: tf.DataType) => {
       const n = shape.reduce((a, b) => a * b, 1);
       return tf.tensor(
-        Array.from({ length: n }, (_, i) => (dtype === 'bool' ? Number(i % 3 === 0) : i * 1.25 - 7)),
+        Array.from({ length: n }, (_, i) =>
+          dtype === 'bool' ? Number(i % 3 === 0) : i * 1.25 - 7,
+        ),
         shape,
         dtype,
       );
