@@ -23,10 +23,10 @@ import {
   resetClassifier,
   Trainer,
   type TrainerOptions,
-  type ViTConfig,
   warmupCosineSchedule,
 } from '../../src/index';
 import { loadFashionMnist } from '../../src/node';
+import { FASHION_VIT_CONFIG } from '../fashion/config';
 import {
   cropFlip,
   experimentOptions,
@@ -43,17 +43,6 @@ import {
 const { values: args } = parseArgs({
   options: experimentOptions('finetune'),
 });
-
-/** A small ViT (the shipped Fashion-MNIST ViT's shape), so pretraining fits the time budget. */
-const SMALL_VIT: ViTConfig = {
-  imgSize: 28,
-  patchSize: 4,
-  inChans: 1,
-  embedDim: 64,
-  depth: 4,
-  numHeads: 4,
-  mlpRatio: 2,
-};
 
 const PRESETS = {
   quick: {
@@ -130,7 +119,8 @@ async function main(): Promise<void> {
   tf.dispose([all.images, all.labels, allTest.images, allTest.labels]);
 
   // 1. Pretraining on task A.
-  const base = makeModel('vit', 5, seed, SMALL_VIT);
+  // The shipped Fashion-MNIST ViT's shape (small, so pretraining fits the time budget).
+  const base = makeModel('vit', 5, seed, FASHION_VIT_CONFIG);
   const preRun = await trainFor(base, pre, p.pretrainEpochs, p.batchSize, {}, 2e-3, seed);
   const preAcc = (await preRun.trainer.evaluate(preTest)).accuracy;
   preRun.trainer.dispose();
@@ -168,7 +158,11 @@ async function main(): Promise<void> {
     },
     {
       name: 'from scratch (no pretraining)',
-      make: () => ({ model: makeModel('vit', 5, seed + 1, SMALL_VIT), options: {}, lr: 2e-3 }),
+      make: () => ({
+        model: makeModel('vit', 5, seed + 1, FASHION_VIT_CONFIG),
+        options: {},
+        lr: 2e-3,
+      }),
     },
   ];
   const rows: Array<{
