@@ -90,6 +90,8 @@ async function main(): Promise<void> {
     training: {
       data: 'Fashion-MNIST (Debian dataset-fashion-mnist), 60,000 train; 10,000 test evaluated',
       config: FASHION_VIT_CONFIG,
+      trainSize: train.images.shape[0],
+      testSize: test.images.shape[0],
       seed,
       epochs,
       batchSize,
