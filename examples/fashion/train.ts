@@ -7,6 +7,10 @@
  *   npx tsx examples/fashion/train.ts                      # the shipped run (see README.md)
  *   npx tsx examples/fashion/train.ts --epochs 1 --max-steps 20 --out /tmp/f   # timing probe
  *   npx tsx examples/fashion/train.ts --resume             # continue from the checkpoint
+ *
+ * `--resume --epochs E` with a larger E than the checkpoint was started with stretches the cosine
+ * to E epochs from the saved step on (a warm restart); say so with `--note`, which is stored in
+ * the training record.
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +41,8 @@ const { values: args } = parseArgs({
     'max-steps': { type: 'string' },
     'eval-size': { type: 'string', default: '2000' },
     resume: { type: 'boolean', default: false },
+    // Free text kept in the training record, e.g. why a resumed run changed its schedule.
+    note: { type: 'string' },
     checkpoint: { type: 'string', default: join(here, 'checkpoint') },
     out: { type: 'string', default: join(here, 'model') },
   },
@@ -101,6 +107,7 @@ async function main(): Promise<void> {
       augmentation: 'random horizontal flip',
       labelSmoothing: Number(args['label-smoothing']),
       backend: tf.getBackend(),
+      ...(args.note == null ? {} : { note: args.note }),
       history,
       testAccuracy: full.accuracy,
       testLoss: full.loss,
