@@ -35,8 +35,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const { values: args } = parseArgs({
   options: {
     ...runOptions(),
-    ...trainingOptions({ epochs: '2', batchSize: '64', lr: '2e-3' }),
-    'warmup-steps': { type: 'string', default: '200' },
+    ...trainingOptions({ epochs: '10', batchSize: '128', lr: '2e-3' }),
+    'warmup-steps': { type: 'string', default: '469' },
     'label-smoothing': { type: 'string', default: '0.1' },
     'max-steps': { type: 'string' },
     'eval-size': { type: 'string', default: '2000' },
