@@ -21,6 +21,7 @@ import '@tensorflow/tfjs-layers';
 import { adamw, countViTMacs, createViT, softmaxCrossEntropy } from '../src/index';
 import { createDataParallelTrainer, createInferencePool, saveModel } from '../src/node';
 import { buildWorkerBundle } from '../test/helpers/parallel_worker';
+import { seededValues } from '../test/helpers/seeded';
 import { matMulRate, median } from './models';
 
 const args = process.argv.slice(2);
@@ -45,16 +46,6 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 /** The 1024x1024 wasm matMul rate in GFLOP/s (bench/models.ts measures it in FLOP/s). */
 async function matMulGflops(): Promise<number> {
   return (await matMulRate()) / 1e9;
-}
-
-function seeded(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 4294967296 - 0.5;
-  }
-  return out;
 }
 
 interface Pair {
@@ -108,7 +99,7 @@ async function inference(workerFile: string, dir: string): Promise<Pair> {
   };
   const model = createViT(config);
   await saveModel(model, join(dir, 'infer'));
-  const x = tf.tensor4d(seeded(batch * 224 * 224 * 3, 1), [batch, 224, 224, 3]);
+  const x = tf.tensor4d(seededValues(batch * 224 * 224 * 3, 1), [batch, 224, 224, 3]);
   const pool = await createInferencePool(join(dir, 'infer'), {
     workers,
     backend: 'wasm',
@@ -149,7 +140,7 @@ async function training(workerFile: string): Promise<Pair> {
   const reference = createViT(config, {}, { seed: 3 });
   const parallelModel = createViT(config);
   parallelModel.setWeights(reference.getWeights());
-  const x = tf.tensor4d(seeded(trainBatch * 32 * 32 * 3, 2), [trainBatch, 32, 32, 3]);
+  const x = tf.tensor4d(seededValues(trainBatch * 32 * 32 * 3, 2), [trainBatch, 32, 32, 3]);
   const y = tf.oneHot(
     tf.tensor1d(
       Array.from({ length: trainBatch }, (_, i) => i % 10),

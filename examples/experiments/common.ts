@@ -105,6 +105,19 @@ export function trainingOptions<
   } as const;
 }
 
+/**
+ * The options of an experiment that trains from scratch under a mode preset:
+ * {@link experimentOptions}, `--epochs` / `--batch-size` (default: the preset's), `--lr` (default
+ * 1e-3) and `--test-per-class`.
+ */
+export function trainingExperimentOptions(name: string) {
+  return {
+    ...experimentOptions(name),
+    ...trainingOptions({ epochs: undefined, batchSize: undefined, lr: '1e-3' }),
+    'test-per-class': { type: 'string' },
+  } as const;
+}
+
 /** Sets the backend and returns the 1024x1024 matMul rate (GFLOP/s) measured now. */
 export async function setUp(backend: string): Promise<number> {
   await tf.setBackend(backend);
@@ -180,6 +193,16 @@ export function writeOut(dir: string, name: string, content: string): string {
   const path = join(dir, name);
   writeFileSync(path, content);
   return path;
+}
+
+/**
+ * Prints the results table and its note, and writes them to `out` as `results.md`, with `data`
+ * as `results.json`.
+ */
+export function writeResults(out: string, table: string, note: string, data: unknown): void {
+  console.log(`\n${table}\n\n${note}`);
+  writeOut(out, 'results.md', `${table}\n\n${note}\n`);
+  writeOut(out, 'results.json', JSON.stringify(data, null, 2));
 }
 
 /** Mode presets: `--quick` for CI, the default (~15 min on 2 quiet cores), `--full`. */

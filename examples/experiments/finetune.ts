@@ -37,7 +37,7 @@ import {
   renderChart,
   setUp,
   subset,
-  writeOut,
+  writeResults,
 } from './common';
 
 const { values: args } = parseArgs({
@@ -204,13 +204,12 @@ async function main(): Promise<void> {
     ]),
   );
   const note = `Pretraining: classes 0-4, ${pre.images.shape[0]} images, ${p.pretrainEpochs} epochs, test ${(100 * preAcc).toFixed(1)}%. Fine-tuning: classes 5-9, ${ft.images.shape[0]} images, ${p.finetuneEpochs} epochs, test ${ftTest.images.shape[0]} images. 1024^2 matMul ${rateBefore.toFixed(1)} / ${rateAfter.toFixed(1)} GFLOP/s before / after (quiet ~28).`;
-  console.log(`\n${table}\n\n${note}`);
-  writeOut(args.out, 'results.md', `${table}\n\n${note}\n`);
-  writeOut(
-    args.out,
-    'results.json',
-    JSON.stringify({ mode, preAcc, rows, matMulGflops: [rateBefore, rateAfter] }, null, 2),
-  );
+  writeResults(args.out, table, note, {
+    mode,
+    preAcc,
+    rows,
+    matMulGflops: [rateBefore, rateAfter],
+  });
   await renderChart(
     {
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json',

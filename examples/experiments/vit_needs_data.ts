@@ -15,7 +15,6 @@ import { Trainer, warmupCosineSchedule } from '../../src/index';
 import { loadFashionMnist } from '../../src/node';
 import {
   cropFlip,
-  experimentOptions,
   MODEL_LABEL,
   makeModel,
   markdownTable,
@@ -24,16 +23,14 @@ import {
   renderChart,
   setUp,
   subset,
-  trainingOptions,
-  writeOut,
+  trainingExperimentOptions,
+  writeResults,
 } from './common';
 
 const { values: args } = parseArgs({
   options: {
-    ...experimentOptions('vit-needs-data'),
-    ...trainingOptions({ epochs: undefined, batchSize: undefined, lr: '1e-3' }),
+    ...trainingExperimentOptions('vit-needs-data'),
     sizes: { type: 'string' },
-    'test-per-class': { type: 'string' },
   },
 });
 
@@ -114,13 +111,12 @@ async function main(): Promise<void> {
     ]),
   );
   const note = `Fashion-MNIST, ${epochs} epochs per size, batch ${batchSize}, test ${test.images.shape[0]} images; 1024^2 matMul ${rateBefore.toFixed(1)} / ${rateAfter.toFixed(1)} GFLOP/s before / after (quiet ~28).`;
-  console.log(`\n${table}\n\n${note}`);
-  writeOut(args.out, 'results.md', `${table}\n\n${note}\n`);
-  writeOut(
-    args.out,
-    'results.json',
-    JSON.stringify({ mode, epochs, rows, matMulGflops: [rateBefore, rateAfter] }, null, 2),
-  );
+  writeResults(args.out, table, note, {
+    mode,
+    epochs,
+    rows,
+    matMulGflops: [rateBefore, rateAfter],
+  });
   await renderChart(
     {
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json',

@@ -18,7 +18,6 @@ import { Trainer, warmupCosineSchedule } from '../../src/index';
 import { loadFashionMnist, terminalProgress } from '../../src/node';
 import {
   cropFlip,
-  experimentOptions,
   MODEL_LABEL,
   makeModel,
   markdownTable,
@@ -27,16 +26,14 @@ import {
   renderChart,
   setUp,
   subset,
-  trainingOptions,
-  writeOut,
+  trainingExperimentOptions,
+  writeResults,
 } from './common';
 
 const { values: args } = parseArgs({
   options: {
-    ...experimentOptions('vit-vs-resnet'),
-    ...trainingOptions({ epochs: undefined, batchSize: undefined, lr: '1e-3' }),
+    ...trainingExperimentOptions('vit-vs-resnet'),
     'train-per-class': { type: 'string' },
-    'test-per-class': { type: 'string' },
     models: { type: 'string', default: 'vit,resnet' },
   },
 });
@@ -137,13 +134,7 @@ async function main(): Promise<void> {
     ]),
   );
   const note = `Fashion-MNIST, ${train.images.shape[0]} training / ${test.images.shape[0]} test images (first per class in file order), ${epochs} epochs, batch ${batchSize}, backend ${args.backend}; 1024^2 matMul ${rateBefore.toFixed(1)} GFLOP/s before, ${rateAfter.toFixed(1)} after (quiet: ~28).`;
-  console.log(`\n${table}\n\n${note}`);
-  writeOut(args.out, 'results.md', `${table}\n\n${note}\n`);
-  writeOut(
-    args.out,
-    'results.json',
-    JSON.stringify({ mode, seed, rows, matMulGflops: [rateBefore, rateAfter] }, null, 2),
-  );
+  writeResults(args.out, table, note, { mode, seed, rows, matMulGflops: [rateBefore, rateAfter] });
   const long = rows.flatMap((r) => [
     { model: r.model, epoch: r.epoch, split: 'train', accuracy: r.trainAccuracy },
     { model: r.model, epoch: r.epoch, split: 'test', accuracy: r.testAccuracy },

@@ -12,17 +12,19 @@ import * as tf from '@tensorflow/tfjs-core';
 import { BackendError, ConfigError } from '../errors';
 
 /**
- * Gradient kernels some tfjs backends lack or run far slower than their forward kernels, rebuilt
- * from forward kernels the backend has.
+ * Gradient kernels some tfjs backends lack or run far slower than their forward kernels.
  *
  * The wasm backend (4.22) has no `Conv2DBackpropFilter` (tensorflow/tfjs#8474) and no depthwise
- * backprops, so `tf.grad` / `model.fit` through a convolution fails there. The cpu backend has a
- * `Conv2DBackpropFilter`, but it reads every element through `TensorBuffer.get` and runs about
- * 45x slower than its forward `Conv2D` (67 s of a 75 s ResNet18 training step at 16 px), so it is
- * replaced by the same forward-convolution formulation. Each replacement runs the backend's own
- * kernels directly (`getKernel(name, backend).kernelFunc`) on `TensorInfo`s: no tensors are
- * created, nothing is recorded on the gradient tape, and every intermediate is released with
- * `backend.disposeData` before the kernel returns. No backend package is imported.
+ * backprops, so `tf.grad` / `model.fit` through a convolution fails there. These are rebuilt from
+ * forward kernels the backend has: each runs the backend's own kernels directly
+ * (`getKernel(name, backend).kernelFunc`) on `TensorInfo`s: no tensors are created, nothing is
+ * recorded on the gradient tape, and every intermediate is released with `backend.disposeData`
+ * before the kernel returns.
+ *
+ * The cpu backend has a `Conv2DBackpropFilter`, but it reads every element through
+ * `TensorBuffer.get` and runs about 45x slower than its forward `Conv2D` (67 s of a 75 s ResNet18
+ * training step at 16 px), so it is replaced by one loop over the backend's own arrays
+ * ({@link SLOW_NATIVE_KERNELS}). No backend package is imported.
  */
 
 /** Names of the gradient kernels vit-ts can supply when a backend lacks them (or is slow at them). */
@@ -36,11 +38,11 @@ export const GAP_KERNEL_NAMES = [
 export type GapKernelName = (typeof GAP_KERNEL_NAMES)[number];
 
 /**
- * Kernels a backend has but that vit-ts replaces by its own formulation because tfjs' version is
- * far slower than the forward kernels it can be built from: on cpu, `Conv2DBackpropFilter`
- * (about 45x its forward convolution in tfjs 4.22). The replacements agree with tfjs' kernels
- * within float32 rounding (test/backends/conv_grad.test.ts); {@link useNativeGradientKernels}
- * switches back.
+ * Kernels a backend has but that vit-ts replaces because tfjs' version is far slower than the
+ * forward kernel: on cpu, `Conv2DBackpropFilter` (about 45x its forward convolution in tfjs
+ * 4.22), replaced by a direct loop over the cpu backend's arrays. The replacements agree with
+ * tfjs' kernels within float32 rounding (test/backends/conv_grad.test.ts);
+ * {@link useNativeGradientKernels} switches back.
  */
 export const SLOW_NATIVE_KERNELS: Readonly<Record<string, readonly GapKernelName[]>> = {
   cpu: ['Conv2DBackpropFilter'],
@@ -133,40 +135,126 @@ function gradPadding(
 }
 
 /**
+ * Runs tfjs' own kernel that vit-ts replaced on `backendName` (for a case the replacement does
+ * not handle), or throws when there is none (the backend lacked the kernel).
+ */
+function nativeOrThrow(
+  kernelName: GapKernelName,
+  backendName: string,
+  backend: KernelBackend,
+  inputs: NamedTensorInfoMap,
+  attrs: object,
+  why: string,
+): TensorInfo {
+  const native = replacedNativeKernels.get(kernelKey(kernelName, backendName));
+  if (native == null) throw new BackendError(`vit-ts ${kernelName}: ${why}`);
+  return native.kernelFunc({
+    inputs,
+    attrs: attrs as NamedAttrMap,
+    backend,
+  }) as TensorInfo;
+}
+
+/** The NHWC part of a filter-gradient kernel, given the convolution's geometry. */
+type FilterGradBody = (
+  backendName: string,
+  backend: KernelBackend,
+  x: TensorInfo,
+  dy: TensorInfo,
+  attrs: Conv2DBackpropFilterAttrs,
+  info: tf.backend_util.Conv2DInfo,
+) => TensorInfo;
+
+/**
+ * A `Conv2DBackpropFilter` kernel from an NHWC body: `'NCHW'` goes to tfjs' own kernel where vit-ts
+ * replaced one (and is refused where the backend has none), the geometry is computed once.
+ */
+function filterGradKernel(body: FilterGradBody): GapKernel {
+  return ((
+    backendName: string,
+    backend: KernelBackend,
+    inputs: NamedTensorInfoMap,
+    attrs: Conv2DBackpropFilterAttrs,
+  ) => {
+    if (attrs.dataFormat === 'NCHW') {
+      return nativeOrThrow(
+        'Conv2DBackpropFilter',
+        backendName,
+        backend,
+        inputs,
+        attrs,
+        "only dataFormat 'NHWC' is supported, got 'NCHW'",
+      );
+    }
+    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      attrs.filterShape,
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+    );
+    return body(backendName, backend, x, dy, attrs, info);
+  }) as GapKernel;
+}
+
+/**
+ * Filter gradient of a 2-D convolution (NHWC input `x`, HWIO filter) as one pass over a
+ * JavaScript-memory backend's arrays (cpu):
+ * for every batch entry, output position `(i, j)` and tap `(a, b)` inside the input,
+ * `dW[a, b, :, :] += outer(x[n, i*s + a - pad, j*s + b - pad, :], dy[n, i, j, :])`.
+ * The innermost loop runs over contiguous output channels, with no per-element index arithmetic
+ * (tfjs' cpu kernel reads each element through `TensorBuffer.get`) and no transposes (the
+ * forward-convolution form used on wasm transposes a weight-sized result, which on cpu costs more
+ * than the convolution itself on small maps). Sums in float64, as tfjs' kernel does.
+ */
+const conv2DBackpropFilterLoop: FilterGradBody = (_backendName, backend, x, dy, attrs, info) => {
+  const { batchSize, inHeight: h, inWidth: w, inChannels: ci, outChannels: co } = info;
+  const { outHeight: ho, outWidth: wo, strideHeight: sh, strideWidth: sw, padInfo } = info;
+  const [kh, kw] = attrs.filterShape;
+  const xv = backend.readSync(x.dataId) as ArrayLike<number>;
+  const dyv = backend.readSync(dy.dataId) as ArrayLike<number>;
+  const sum = new Float64Array(kh * kw * ci * co);
+  for (let n = 0; n < batchSize; n++) {
+    for (let i = 0; i < ho; i++) {
+      for (let j = 0; j < wo; j++) {
+        const dyOff = ((n * ho + i) * wo + j) * co;
+        for (let a = 0; a < kh; a++) {
+          const row = i * sh + a - padInfo.top;
+          if (row < 0 || row >= h) continue;
+          for (let b = 0; b < kw; b++) {
+            const col = j * sw + b - padInfo.left;
+            if (col < 0 || col >= w) continue;
+            const xOff = ((n * h + row) * w + col) * ci;
+            const tapOff = (a * kw + b) * ci * co;
+            for (let c = 0; c < ci; c++) {
+              const xValue = xv[xOff + c];
+              if (xValue === 0) continue; // ReLU outputs are often zero
+              const base = tapOff + c * co;
+              for (let o = 0; o < co; o++) sum[base + o] += xValue * dyv[dyOff + o];
+            }
+          }
+        }
+      }
+    }
+  }
+  const shape = [kh, kw, ci, co];
+  return {
+    dataId: backend.write(Float32Array.from(sum), shape, 'float32'),
+    shape,
+    dtype: 'float32',
+  };
+};
+
+/**
  * Filter gradient of a 2-D convolution (NHWC input `x`, HWIO filter):
  * `dW[kh, kw, ci, co] = sum_{b,i,j} xpad[b, i*s + kh, j*s + kw, ci] * dy[b, i, j, co]`.
  * That is a stride-1 convolution with dilation `s` of the padded input with batch and channels
  * swapped (`[Ci, H, W, B]`) by `dy` as a filter (`[Ho, Wo, B, Co]`), giving `[Ci, kh, kw, Co]`.
  */
-function conv2DBackpropFilter(
-  backendName: string,
-  backend: KernelBackend,
-  inputs: NamedTensorInfoMap,
-  attrs: Conv2DBackpropFilterAttrs,
-): TensorInfo {
-  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  if (attrs.dataFormat === 'NCHW') {
-    const native = replacedNativeKernels.get(kernelKey('Conv2DBackpropFilter', backendName));
-    if (native != null) {
-      return native.kernelFunc({
-        inputs,
-        attrs: attrs as unknown as NamedAttrMap,
-        backend,
-      }) as TensorInfo;
-    }
-    throw new BackendError(
-      "vit-ts Conv2DBackpropFilter: only dataFormat 'NHWC' is supported, got 'NCHW'",
-    );
-  }
+const conv2DBackpropFilterConv: FilterGradBody = (backendName, backend, x, dy, attrs, info) => {
   const [kh, kw, ci, co] = attrs.filterShape;
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
   const { strideHeight: sh, strideWidth: sw, outHeight, outWidth, padInfo } = info;
   const r = new KernelRunner(backendName, backend);
   const xT = r.run('Transpose', { x }, { perm: [3, 1, 2, 0] });
@@ -189,7 +277,7 @@ function conv2DBackpropFilter(
   if (kh === 1 && kw === 1)
     return r.finish(r.run('Reshape', { x: g }, { shape: [kh, kw, ci, co] }));
   return r.finish(r.run('Transpose', { x: g }, { perm: [1, 2, 0, 3] }));
-}
+};
 
 /**
  * Filter gradient of a depthwise convolution (filter `[kh, kw, C, M]`): the input becomes one
@@ -285,7 +373,7 @@ type GapKernel = (
 ) => TensorInfo;
 
 const IMPLEMENTATIONS: Record<GapKernelName, GapKernel> = {
-  Conv2DBackpropFilter: conv2DBackpropFilter as GapKernel,
+  Conv2DBackpropFilter: filterGradKernel(conv2DBackpropFilterConv),
   DepthwiseConv2dNativeBackpropFilter: depthwiseBackpropFilter as GapKernel,
   DepthwiseConv2dNativeBackpropInput: depthwiseBackpropInput as GapKernel,
 };
@@ -312,8 +400,13 @@ function checkBackendName(fn: string, backendName: unknown): void {
   }
 }
 
+/** Replacements of {@link SLOW_NATIVE_KERNELS} that differ from the gap fillers, per backend. */
+const FASTER_IMPLEMENTATIONS: Record<string, Partial<Record<GapKernelName, GapKernel>>> = {
+  cpu: { Conv2DBackpropFilter: filterGradKernel(conv2DBackpropFilterLoop) },
+};
+
 function registerOwn(name: GapKernelName, backendName: string): void {
-  const impl = IMPLEMENTATIONS[name];
+  const impl = FASTER_IMPLEMENTATIONS[backendName]?.[name] ?? IMPLEMENTATIONS[name];
   const kernelFunc: KernelConfig['kernelFunc'] = ({ inputs, backend, attrs }) =>
     impl(backendName, backend as KernelBackend, inputs, attrs as never);
   ownKernelFuncs.add(kernelFunc);

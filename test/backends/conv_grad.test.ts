@@ -207,7 +207,7 @@ function nativeCpuFilterGrad(): unknown {
 }
 
 // cpu's Conv2DBackpropFilter is replaced (SLOW_NATIVE_KERNELS): compare it with tfjs' own.
-describeBackends("cpu filter gradient (forward-convolution form) equals tfjs' cpu kernel", () => {
+describeBackends("cpu filter gradient (vit-ts' loop) equals tfjs' cpu kernel", () => {
   for (const c of [...CONV_CASES, ...ODD_CASES]) {
     it(`conv2d ${c.name}: dx and dW within 1e-5 relative L2`, async () => {
       registerMissingGradientKernels('cpu');
@@ -221,6 +221,26 @@ describeBackends("cpu filter gradient (forward-convolution form) equals tfjs' cp
       expect(relL2Arrays(got[0], ref[0])).toBe(0);
     });
   }
+
+  it("dataFormat 'NCHW' is handed to tfjs' own kernel: same values", async () => {
+    registerMissingGradientKernels('cpu');
+    const x = tf.tensor4d(seededValues(2 * 3 * 7 * 6, 4), [2, 3, 7, 6]);
+    const dy = tf.tensor4d(seededValues(2 * 5 * 4 * 3, 5), [2, 5, 4, 3]);
+    const attrs = { strides: [2, 2], pad: 'same', dataFormat: 'NCHW', filterShape: [3, 3, 3, 5] };
+    const run = async () => {
+      const g = tf
+        .engine()
+        .runKernel('Conv2DBackpropFilter', { x, dy }, attrs as never) as tf.Tensor;
+      const values = Array.from(await g.data());
+      g.dispose();
+      return values;
+    };
+    const got = await run();
+    const ref = await onNativeCpu(run);
+    expect(got.length).toBe(3 * 3 * 3 * 5);
+    expect(got).toEqual(ref);
+    tf.dispose([x, dy]);
+  });
 }, ['cpu']);
 
 // On cpu the comparison would be with itself: the matrix minus cpu, each against tfjs' own cpu

@@ -11,7 +11,9 @@ import {
   renderChart,
   runOptions,
   subset,
+  trainingExperimentOptions,
   trainingOptions,
+  writeResults,
 } from '../../examples/experiments/common';
 import { describeBackends } from '../helpers/backends';
 
@@ -37,11 +39,11 @@ it('markdownTable and modeOf', () => {
 });
 
 it('the shared option tables parse with their defaults and refuse unknown options', () => {
-  const options = {
-    ...experimentOptions('demo'),
-    ...trainingOptions({ epochs: undefined, batchSize: undefined, lr: '1e-3' }),
-  };
-  const { values } = parseArgs({ args: ['--quick', '--epochs', '3'], options });
+  const options = trainingExperimentOptions('demo');
+  const { values } = parseArgs({
+    args: ['--quick', '--epochs', '3', '--test-per-class', '5'],
+    options,
+  });
   expect(values).toEqual({
     quick: true,
     full: false,
@@ -50,6 +52,14 @@ it('the shared option tables parse with their defaults and refuse unknown option
     seed: '1',
     epochs: '3',
     lr: '1e-3',
+    'test-per-class': '5',
+  });
+  expect(parseArgs({ args: [], options: experimentOptions('x') }).values).toEqual({
+    quick: false,
+    full: false,
+    out: join('examples', 'output', 'x'),
+    backend: 'wasm',
+    seed: '1',
   });
   const script = {
     ...runOptions(),
@@ -63,6 +73,13 @@ it('the shared option tables parse with their defaults and refuse unknown option
     lr: '2e-3',
   });
   expect(() => parseArgs({ args: ['--epoch', '3'], options })).toThrow(/Unknown option '--epoch'/);
+});
+
+it('writeResults writes results.md (table + note) and results.json', () => {
+  const dir = join(mkdtempSync(join(tmpdir(), 'vit-ts-results-')), 'out');
+  writeResults(dir, '| a |\n| --- |\n| 1 |', 'note', { rows: [1] });
+  expect(readFileSync(join(dir, 'results.md'), 'utf8')).toBe('| a |\n| --- |\n| 1 |\n\nnote\n');
+  expect(JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'))).toEqual({ rows: [1] });
 });
 
 it('renderChart writes a PNG of the vega-lite chart (vega SVG -> resvg)', async () => {
