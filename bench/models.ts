@@ -1,6 +1,9 @@
 /** Models, training steps and the matMul-rate probe shared by the benchmark scripts. */
+
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { FASHION_VIT_CONFIG } from '../examples/fashion/config';
+import { MNIST_VIT_CONFIG } from '../examples/mnist/data';
 import {
   adamw,
   countViTMacs,
@@ -66,26 +69,8 @@ export const VIT_TINY_P4_32: ViTConfig = {
 
 /** The small ViTs the examples train on 28 px grey images (Fashion-MNIST and MNIST). */
 export const SMALL_VITS: Record<string, ViTConfig> = {
-  vit_fashion_28: {
-    imgSize: 28,
-    patchSize: 4,
-    inChans: 1,
-    embedDim: 64,
-    depth: 4,
-    numHeads: 4,
-    mlpRatio: 2,
-    numClasses: 10,
-  },
-  vit_mnist_28: {
-    imgSize: 28,
-    patchSize: 4,
-    inChans: 1,
-    embedDim: 48,
-    depth: 6,
-    numHeads: 4,
-    mlpRatio: 2,
-    numClasses: 10,
-  },
+  vit_fashion_28: FASHION_VIT_CONFIG,
+  vit_mnist_28: MNIST_VIT_CONFIG,
 };
 
 /**

@@ -16,6 +16,8 @@
  *   --no-train / --no-refs    leave out the training steps / ONNX Runtime and PyTorch
  *   --cpu-budget S            skip a cpu entry whose estimate exceeds S seconds (default 150)
  *   --min-rate G              wasm matMul GFLOP/s below which a run counts as loaded (default 20)
+ *   --from-cache              no measuring: write the docs from bench/.cache/last-run.json
+ *                             (the last run), e.g. after reading its figures first
  *   --write / --no-write      write docs/performance.{md,json} + docs/img/performance.png
  *                             (default: write unless --quick); a loaded run needs --force
  *   --ref-models a,b          models for the references (default: --models)
@@ -291,7 +293,27 @@ function tfjsVersion(): string {
     .version;
 }
 
+/** Writes the docs (JSON, results section, chart) from one run. */
+async function writeDocs(run: BenchRun): Promise<void> {
+  writeFileSync('docs/performance.json', `${JSON.stringify(run, null, 2)}\n`);
+  await writeChart(run, 'docs/img/performance.png');
+  writeReport(run, 'docs/performance.md');
+  console.log(
+    'wrote docs/performance.json, docs/performance.md (results section), docs/img/performance.png',
+  );
+}
+
 async function main() {
+  if (has('from-cache')) {
+    const cached = JSON.parse(readFileSync(path.join(cache, 'last-run.json'), 'utf8')) as BenchRun;
+    if (cached.loaded && !has('force')) {
+      throw new Error(
+        `the cached run (${cached.date}) was loaded (a wasm matMul rate below ${cached.minRate} GFLOP/s): pass --force to write it anyway, flagged`,
+      );
+    }
+    await writeDocs(cached);
+    return;
+  }
   const t0 = Date.now();
   const lines: LineResult[] = [];
   const failed: BenchRun['failed'] = [];
@@ -420,12 +442,7 @@ async function main() {
     );
   }
   if (write && (!loaded || has('force'))) {
-    writeFileSync('docs/performance.json', `${JSON.stringify(run, null, 2)}\n`);
-    await writeChart(run, 'docs/img/performance.png');
-    writeReport(run, 'docs/performance.md');
-    console.log(
-      'wrote docs/performance.json, docs/performance.md (results section), docs/img/performance.png',
-    );
+    await writeDocs(run);
   } else if (write) {
     console.log(
       'docs not written: the run was loaded (pass --force to write them anyway, flagged)',

@@ -18,33 +18,15 @@ import {
   createViT,
   evaluateModel,
   randomHorizontalFlip,
-  Trainer,
   type TrainerOptions,
-  type ViTConfig,
   warmupCosineSchedule,
 } from '../../src/index';
-import {
-  loadFashionMnist,
-  resumeTrainer,
-  saveCheckpoint,
-  saveModel,
-  terminalProgress,
-} from '../../src/node';
+import { loadFashionMnist, saveModel, terminalProgress } from '../../src/node';
 import { runOptions, trainingOptions } from '../experiments/common';
+import { runEpochs, startTrainer } from '../shipped_training';
+import { FASHION_VIT_CONFIG } from './config';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-/** The shipped Fashion-MNIST ViT: 28 px, 4 px patches (7 x 7 tokens + class token). */
-export const FASHION_VIT_CONFIG: ViTConfig = {
-  imgSize: 28,
-  patchSize: 4,
-  inChans: 1,
-  embedDim: 64,
-  depth: 4,
-  numHeads: 4,
-  mlpRatio: 2,
-  numClasses: 10,
-};
 
 const { values: args } = parseArgs({
   options: {
@@ -86,41 +68,21 @@ async function main(): Promise<void> {
     seed,
     onProgress: progress.onProgress,
   };
-  let trainer: Trainer;
-  let history: object[] = [];
-  if (args.resume) {
-    const r = await resumeTrainer(args.checkpoint, options);
-    trainer = r.trainer;
-    history = (r.metadata['history'] as object[]) ?? [];
-    console.log(`resumed at epoch ${trainer.epoch}, step ${trainer.step}`);
-  } else {
-    trainer = new Trainer(createViT(FASHION_VIT_CONFIG, {}, { seed }), options);
-  }
+  const { trainer, history } = await startTrainer(args.resume, args.checkpoint, options, () =>
+    createViT(FASHION_VIT_CONFIG, {}, { seed }),
+  );
   const model = trainer.model;
   console.log(
     `backend ${tf.getBackend()}, params ${model.countParams()}, ${stepsPerEpoch} steps/epoch, batch ${batchSize}, epochs ${epochs}`,
   );
-  const cpu0 = process.cpuUsage();
-  for (let e = trainer.epoch; e < epochs; e++) {
-    const r = await trainer.trainEpoch(train, {
-      batchSize,
-      maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
-    });
-    const ev = await trainer.evaluate(testPart);
-    const u = process.cpuUsage(cpu0);
-    const record = {
-      epoch: e + 1,
-      trainLoss: r.loss,
-      trainAccuracy: r.accuracy,
-      testAccuracyFirst2000: ev.accuracy,
-      seconds: Math.round(r.seconds),
-      imagesPerSecond: r.imagesPerSecond,
-      cpuSeconds: Math.round((u.user + u.system) / 1e6),
-    };
-    history.push(record);
-    console.log(JSON.stringify(record));
-    await saveCheckpoint(args.checkpoint, trainer, { history, config: FASHION_VIT_CONFIG });
-  }
+  await runEpochs(trainer, train, testPart, history, {
+    epochs,
+    batchSize,
+    maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
+    checkpoint: args.checkpoint,
+    config: FASHION_VIT_CONFIG,
+    evalKey: 'testAccuracyFirst2000',
+  });
   const full = await evaluateModel(model, test);
   console.log(`test accuracy (10,000 images): ${(100 * full.accuracy).toFixed(2)}%`);
   model.setUserDefinedMetadata({

@@ -19,11 +19,11 @@ import {
   createViT,
   evaluateModel,
   randomCrop,
-  Trainer,
   type TrainerOptions,
   warmupCosineSchedule,
 } from '../../src/index';
-import { resumeTrainer, saveCheckpoint, saveModel, terminalProgress } from '../../src/node';
+import { saveModel, terminalProgress } from '../../src/node';
+import { runEpochs, startTrainer } from '../shipped_training';
 import { type Digit, MNIST_SIZE, MNIST_VIT_CONFIG, splitDigits, writeSamples } from './data';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -91,41 +91,21 @@ async function main(): Promise<void> {
     seed,
     onProgress: progress.onProgress,
   };
-  let trainer: Trainer;
-  let history: object[] = [];
-  if (args.resume) {
-    const r = await resumeTrainer(args.checkpoint, options);
-    trainer = r.trainer;
-    history = (r.metadata['history'] as object[]) ?? [];
-    console.log(`resumed at epoch ${trainer.epoch}, step ${trainer.step}`);
-  } else {
-    trainer = new Trainer(createViT(MNIST_VIT_CONFIG, {}, { seed }), options);
-  }
+  const { trainer, history } = await startTrainer(args.resume, args.checkpoint, options, () =>
+    createViT(MNIST_VIT_CONFIG, {}, { seed }),
+  );
   const model = trainer.model;
   console.log(
     `backend ${tf.getBackend()}, params ${model.countParams()}, train ${trainDigits.length}, held out ${heldOutDigits.length}, ${stepsPerEpoch} steps/epoch, batch ${batchSize}, epochs ${epochs}, lr ${lr}, seed ${seed}`,
   );
-  const cpu0 = process.cpuUsage();
-  for (let e = trainer.epoch; e < epochs; e++) {
-    const r = await trainer.trainEpoch(train, {
-      batchSize,
-      maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
-    });
-    const ev = await trainer.evaluate(heldOut);
-    const u = process.cpuUsage(cpu0);
-    const record = {
-      epoch: e + 1,
-      trainLoss: r.loss,
-      trainAccuracy: r.accuracy,
-      heldOutAccuracy: ev.accuracy,
-      seconds: Math.round(r.seconds),
-      imagesPerSecond: r.imagesPerSecond,
-      cpuSeconds: Math.round((u.user + u.system) / 1e6),
-    };
-    history.push(record);
-    console.log(JSON.stringify(record));
-    await saveCheckpoint(args.checkpoint, trainer, { history, config: MNIST_VIT_CONFIG });
-  }
+  await runEpochs(trainer, train, heldOut, history, {
+    epochs,
+    batchSize,
+    maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
+    checkpoint: args.checkpoint,
+    config: MNIST_VIT_CONFIG,
+    evalKey: 'heldOutAccuracy',
+  });
   progress.stop();
   const final = await evaluateModel(model, heldOut);
   console.log(`held-out accuracy (2,000 digits): ${(100 * final.accuracy).toFixed(2)}%`);
