@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { layerNormFast } from '../ops/layer_norm';
+import { useFastForm } from '../ops/matmul';
 import { getGlobalRandom } from '../random';
 
 /**
@@ -54,6 +56,11 @@ export function layerNorm(
   beta: tf.Tensor,
   epsilon: number,
 ): tf.Tensor {
+  // wasm: a hand-written gradient (src/ops/layer_norm.ts); only for the [D] scale and shift of
+  // LayerNorm layers (qk-norm's per-head weights broadcast the same way).
+  if (useFastForm() && gamma.rank === 1 && beta.rank === 1) {
+    return layerNormFast(x, gamma, beta, epsilon);
+  }
   return tf.tidy(() => {
     const { mean, variance } = tf.moments(x, -1, true);
     const normed = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, epsilon)));
