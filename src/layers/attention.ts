@@ -138,28 +138,45 @@ export class MultiHeadAttention extends layers.Layer {
   ): [tf.Tensor3D, tf.Tensor4D | null] {
     this.checkShape(x.shape);
     const [b, n] = x.shape;
+    const [merged, probs] =
+      useFastForm() && !this.qkNorm && !keepAttention && !(training && this.attnDrop > 0)
+        ? [this.fusedContext(x, b, n), null]
+        : this.plainContext(x, b, n, training);
+    const out = linear(
+      merged,
+      readWeight(this.projKernel, 'MultiHeadAttention', 'proj/kernel'),
+      this.projBias?.read(),
+    );
+    const y = dropout(out, this.projDrop, training) as tf.Tensor3D;
+    return [
+      y,
+      keepAttention && probs ? (tf.reshape(probs, [b, this.numHeads, n, n]) as tf.Tensor4D) : null,
+    ];
+  }
+
+  /**
+   * wasm: the context `[B, N, D]` from one attention op in the layouts wasm's kernels run fastest
+   * (src/ops/attention_core.ts); q, k, v from column blocks of the fused weights (slicing
+   * weights, not activations). No probabilities are kept.
+   */
+  private fusedContext(x: tf.Tensor, b: number, n: number): tf.Tensor {
+    const x2 = tf.reshape(x, [b * n, this.dim]);
+    const kernels = tf.split(readWeight(this.qkvKernel, 'MultiHeadAttention', 'qkv/kernel'), 3, 1);
+    const biases = this.qkvBiasW ? tf.split(this.qkvBiasW.read(), 3, 0) : [null, null, null];
+    const [q, k, v] = kernels.map((w, i) => linear(x2, w, biases[i]) as tf.Tensor2D);
+    const ctx = multiHeadAttentionCore(q, k, v, b, n, this.numHeads, this.scale);
+    return tf.reshape(ctx, [b, n, this.dim]);
+  }
+
+  /** The context `[B, N, D]` and the probabilities `[B*H, N, N]`, with tfjs-differentiated ops. */
+  private plainContext(
+    x: tf.Tensor,
+    b: number,
+    n: number,
+    training: boolean,
+  ): [tf.Tensor, tf.Tensor] {
     const h = this.numHeads;
     const hd = this.headDim;
-    if (useFastForm() && !this.qkNorm && !keepAttention && !(training && this.attnDrop > 0)) {
-      // wasm: one attention op in the layouts wasm's kernels run fastest (attention_core.ts).
-      // q, k, v from column blocks of the fused weights (slicing weights, not activations).
-      const x2 = tf.reshape(x, [b * n, this.dim]);
-      const kernels = tf.split(
-        readWeight(this.qkvKernel, 'MultiHeadAttention', 'qkv/kernel'),
-        3,
-        1,
-      );
-      const biases = this.qkvBiasW ? tf.split(this.qkvBiasW.read(), 3, 0) : [null, null, null];
-      const [q2, k2, v2] = kernels.map((w, i) => linear(x2, w, biases[i]) as tf.Tensor2D);
-      const ctx2 = multiHeadAttentionCore(q2, k2, v2, b, n, h, this.scale);
-      const out2 = linear(
-        ctx2,
-        readWeight(this.projKernel, 'MultiHeadAttention', 'proj/kernel'),
-        this.projBias?.read(),
-      );
-      const y2 = dropout(tf.reshape(out2, [b, n, this.dim]), this.projDrop, training);
-      return [y2 as tf.Tensor3D, null];
-    }
     const qkv = linear(
       x,
       readWeight(this.qkvKernel, 'MultiHeadAttention', 'qkv/kernel'),
@@ -181,18 +198,12 @@ export class MultiHeadAttention extends layers.Layer {
     const probs = tf.softmax(scores, -1);
     const attn = dropout(probs, this.attnDrop, training);
     const ctx = batchMatMul(attn as tf.Tensor3D, v as tf.Tensor3D); // [B*H, N, hd]
-    const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [b, h, n, hd]), [0, 2, 1, 3]), [
+    const context = tf.reshape(tf.transpose(tf.reshape(ctx, [b, h, n, hd]), [0, 2, 1, 3]), [
       b,
       n,
       this.dim,
     ]);
-    const out = linear(
-      merged,
-      readWeight(this.projKernel, 'MultiHeadAttention', 'proj/kernel'),
-      this.projBias?.read(),
-    );
-    const y = dropout(out, this.projDrop, training) as tf.Tensor3D;
-    return [y, keepAttention ? (tf.reshape(probs, [b, h, n, n]) as tf.Tensor4D) : null];
+    return [context, probs];
   }
 
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Kwargs): tf.Tensor {

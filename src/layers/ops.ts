@@ -56,8 +56,8 @@ export function layerNorm(
   beta: tf.Tensor,
   epsilon: number,
 ): tf.Tensor {
-  // wasm: a hand-written gradient (src/ops/layer_norm.ts); only for the [D] scale and shift of
-  // LayerNorm layers (qk-norm's per-head weights broadcast the same way).
+  // wasm: a hand-written gradient (src/ops/layer_norm.ts) for a 1-D scale and shift over the last
+  // axis (LayerNorm layers and qk-norm alike).
   if (useFastForm() && gamma.rank === 1 && beta.rank === 1) {
     return layerNormFast(x, gamma, beta, epsilon);
   }
