@@ -1,16 +1,19 @@
 /// <reference types="vite/client" />
 /**
- * The browser demo: loads the MNIST ViT shipped in examples/mnist/model, classifies a held-out
- * sample or a drawing, and shows the class-token attention of every block (and the rollout)
- * over the input, with the vit-ts analysis API.
+ * The browser demo: loads one of the ViTs shipped with the examples (MNIST digits in
+ * examples/mnist/model, Fashion-MNIST clothing in examples/fashion/model; a switch picks one),
+ * classifies a held-out sample or a drawing, and shows the class-token attention of every block
+ * (and the rollout) over the input, with the vit-ts analysis API.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
 // The library from source; the page's Vite config and tsconfig need no build of vit-ts first.
+// Importing it registers the vit-ts layer classes that tf.loadLayersModel looks up by name.
 import {
   drawToCanvas,
+  FASHION_MNIST_CLASSES,
   findVisionTransformer,
   getAttention,
   mapsFromAttentions,
@@ -18,9 +21,17 @@ import {
   rolloutFromAttentions,
   tokenLayout,
 } from '../../src/index';
-import modelJson from '../mnist/model/model.json';
-import samplesDoc from '../mnist/samples.json';
-import { attachDrawing, drawingToInput, INPUT_SIZE } from './drawing';
+import fashionSamplesDoc from '../fashion/samples.json';
+import mnistSamplesDoc from '../mnist/samples.json';
+import {
+  attachDrawing,
+  type DrawingLayout,
+  drawingToInput,
+  FASHION_MNIST_LAYOUT,
+  INPUT_SIZE,
+  MNIST_LAYOUT,
+} from './drawing';
+import { type ShippedModelJson, summariseTraining, type TrainingSummary } from './model_files';
 import {
   configureWasmPaths,
   getThreadsCount,
@@ -31,6 +42,83 @@ import {
 interface Sample {
   label: number;
   pixels: number[];
+}
+
+/** A model the page can switch to: where its files are and how its data looks. */
+interface ShippedModel {
+  /** The `<option>` value and `?model=` parameter. */
+  id: 'mnist' | 'fashion';
+  /** Folder under examples/ holding `model/` (model.json + weights) and `samples.json`. */
+  folder: string;
+  /** Class names by output index. */
+  classNames: readonly string[];
+  samples: readonly Sample[];
+  /** What the training data is, for the description line. */
+  dataName: string;
+  /** What a sample is called ("digit", "item"). */
+  thing: string;
+  samplesHint: string;
+  drawHint: string;
+  /** How the training data placed objects in the 28x28 field; drawings are converted the same way. */
+  layout: DrawingLayout;
+  /** Stroke width as a fraction of the drawing area's width. */
+  brush: number;
+  /** The command that writes its model files. */
+  trainCommand: string;
+}
+
+const SHIPPED_MODELS: readonly ShippedModel[] = [
+  {
+    id: 'mnist',
+    folder: 'mnist',
+    classNames: Array.from({ length: 10 }, (_, d) => String(d)),
+    samples: (mnistSamplesDoc as { samples: Sample[] }).samples,
+    dataName: 'MNIST handwritten digits',
+    thing: 'digit',
+    samplesHint: 'Held-out digits (never seen in training):',
+    drawHint: 'Or draw a digit (mouse or touch):',
+    layout: MNIST_LAYOUT,
+    brush: 1 / 12,
+    trainCommand: 'npm run train:mnist',
+  },
+  {
+    id: 'fashion',
+    folder: 'fashion',
+    classNames: FASHION_MNIST_CLASSES,
+    samples: (fashionSamplesDoc as { samples: Sample[] }).samples,
+    dataName: 'Fashion-MNIST clothing images',
+    thing: 'item',
+    samplesHint: 'Fashion-MNIST test images (never seen in training):',
+    drawHint:
+      'Or draw a piece of clothing as a filled white silhouette, e.g. trousers or a T-shirt (mouse or touch):',
+    layout: FASHION_MNIST_LAYOUT,
+    brush: 1 / 6,
+    trainCommand: 'npm run train:fashion',
+  },
+];
+
+/**
+ * The shipped model files, found at build time. model.json is loaded on demand (one chunk per
+ * model); the weights files become assets with hashed URLs. saveModel names the weights file
+ * after its content (`weights.<hash>.bin`), so the page reads the name from model.json's
+ * weightsManifest and looks the URL up here instead of importing a fixed file name.
+ */
+const modelJsonLoaders = import.meta.glob<ShippedModelJson>(
+  ['../mnist/model/model.json', '../fashion/model/model.json'],
+  { import: 'default' },
+);
+const weightUrls = import.meta.glob<string>(['../mnist/model/*.bin', '../fashion/model/*.bin'], {
+  query: '?url',
+  import: 'default',
+  eager: true,
+});
+
+/** A loaded model with what the views need about it. */
+interface LoadedModel {
+  model: LayersModel;
+  depth: number;
+  training: TrainingSummary;
+  loadMs: number;
 }
 
 /** What the current input produced; tensors are disposed when the input changes. */
@@ -58,6 +146,14 @@ const strip = $('strip');
 const predictionList = $('prediction');
 const timing = $('timing');
 const inputInfo = $('input-info');
+const modelSelect = $<HTMLSelectElement>('model');
+const modelInfo = $('model-info');
+const trainingList = $('training');
+const classList = $('classes');
+const samplesContainer = $('samples');
+const samplesHint = $('samples-hint');
+const drawHint = $('draw-hint');
+const drawCanvas = $<HTMLCanvasElement>('draw');
 
 const OVERLAY_SIZE = 224;
 const STRIP_SIZE = 56;
@@ -65,7 +161,10 @@ const ALPHA = 0.55;
 
 let model: LayersModel;
 let depth = 0;
+let shipped: ShippedModel = SHIPPED_MODELS[0];
 let current: Analysis | null = null;
+/** Loaded models by id, kept so that switching back is instant. */
+const loaded = new Map<string, Promise<LoadedModel>>();
 /** Serialises renders: a new input waits for the previous drawing to finish. */
 let queue: Promise<void> = Promise.resolve();
 
@@ -102,34 +201,62 @@ async function pickBackend(): Promise<string> {
   throw new Error('no tfjs backend could start');
 }
 
-// saveModel names the weights file after its content (weights.<hash>.bin): take the name from the
-// manifest and its URL from Vite's glob of the model folder.
-const weightFileUrls = import.meta.glob('../mnist/model/*.bin', {
-  query: '?url',
-  import: 'default',
-  eager: true,
-}) as Record<string, string>;
-
-async function loadShippedModel(): Promise<LayersModel> {
-  const name = modelJson.weightsManifest[0]?.paths[0];
-  // saveModel writes the path as './weights.<hash>.bin'.
-  const weightsUrl = weightFileUrls[`../mnist/model/${name?.replace(/^\.\//, '')}`];
-  if (name == null || weightsUrl == null) {
+async function fetchWeights(folder: string, manifestPath: string): Promise<ArrayBuffer> {
+  const name = manifestPath.replace(/^\.\//, '');
+  const url = weightUrls[`../${folder}/model/${name}`];
+  if (url == null) {
     throw new Error(
-      `model.json names weights file ${String(name)}, which is not in examples/mnist/model`,
+      `examples/${folder}/model/model.json names the weights file '${manifestPath}', which is not in examples/${folder}/model`,
     );
   }
-  const weights = await fetch(weightsUrl);
-  if (!weights.ok) throw new Error(`${name}: HTTP ${weights.status}`);
-  return loadLayersModel(
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
+  return response.arrayBuffer();
+}
+
+/** Loads a shipped model: its model.json, then every weights file its manifest names, in order. */
+async function loadShippedModel(info: ShippedModel): Promise<LoadedModel> {
+  const t0 = performance.now();
+  const loadJson = modelJsonLoaders[`../${info.folder}/model/model.json`];
+  if (loadJson == null) {
+    throw new Error(
+      `examples/${info.folder}/model/model.json is missing: \`${info.trainCommand}\` writes it`,
+    );
+  }
+  const json = await loadJson();
+  const paths = json.weightsManifest.flatMap((group) => group.paths);
+  const weightData = await Promise.all(paths.map((p) => fetchWeights(info.folder, p)));
+  const loadedModel = await loadLayersModel(
     tf.io.fromMemory({
-      modelTopology: modelJson.modelTopology as unknown as object,
-      weightSpecs: modelJson.weightsManifest.flatMap(
-        (g) => g.weights,
-      ) as tf.io.WeightsManifestEntry[],
-      weightData: await weights.arrayBuffer(),
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest.flatMap((group) => group.weights),
+      weightData: weightData.length === 1 ? weightData[0] : weightData,
     }),
   );
+  const outputs = loadedModel.outputs[0].shape[1];
+  if (outputs !== info.classNames.length) {
+    loadedModel.dispose();
+    throw new Error(
+      `examples/${info.folder}/model has ${outputs} outputs, expected ${info.classNames.length} (one per class)`,
+    );
+  }
+  return {
+    model: loadedModel,
+    depth: findVisionTransformer(loadedModel).config.depth,
+    training: summariseTraining(json.userDefinedMetadata?.training),
+    loadMs: performance.now() - t0,
+  };
+}
+
+/** The loaded model for `info`, loading it on first use; a failed load is retried next time. */
+function getModel(info: ShippedModel): Promise<LoadedModel> {
+  let pending = loaded.get(info.id);
+  if (pending == null) {
+    pending = loadShippedModel(info);
+    loaded.set(info.id, pending);
+    pending.catch(() => loaded.delete(info.id));
+  }
+  return pending;
 }
 
 function headFusion(): 'mean' | 'max' {
@@ -226,28 +353,31 @@ async function renderViews(): Promise<void> {
 }
 
 function renderPrediction(probs: Float32Array): void {
+  const names = shipped.classNames;
   const ranked = [...probs]
-    .map((p, digit) => ({ p, digit }))
+    .map((p, index) => ({ p, index }))
     .sort((a, b) => b.p - a.p)
     .slice(0, 3);
   predictionList.replaceChildren(
-    ...ranked.map(({ p, digit }) => {
+    ...ranked.map(({ p, index }) => {
       const li = document.createElement('li');
-      li.dataset['digit'] = String(digit);
-      const d = document.createElement('span');
-      d.className = 'digit';
-      d.textContent = String(digit);
+      li.dataset['class'] = String(index);
+      const name = document.createElement('span');
+      name.className = 'name';
+      name.textContent = names[index];
       const bar = document.createElement('span');
       bar.className = 'bar';
       bar.style.width = `${(p * 100).toFixed(1)}%`;
       const pct = document.createElement('span');
       pct.className = 'p';
       pct.textContent = `${(p * 100).toFixed(1)}%`;
-      li.append(d, bar, pct);
+      li.append(name, bar, pct);
       return li;
     }),
   );
-  predictionList.dataset['top1'] = String(ranked[0].digit);
+  predictionList.dataset['top1'] = String(ranked[0].index);
+  // Every class probability, for tests and for anyone reading the DOM.
+  predictionList.dataset['probs'] = JSON.stringify(Array.from(probs));
 }
 
 /** Classifies and draws a new input. */
@@ -264,12 +394,17 @@ async function showInput(pixels01: Float32Array, description: string): Promise<v
   await renderViews();
 }
 
-/** Runs UI work one task at a time and exposes the page state for tests (`body[data-state]`). */
+/**
+ * Runs UI work one task at a time and exposes the page state for tests: `body[data-state]`, and
+ * `body[data-tensors]`, the live tensor count after the task (it must not grow as inputs and
+ * models change).
+ */
 function schedule(task: () => Promise<void>): Promise<void> {
   queue = queue.then(async () => {
     document.body.dataset['state'] = 'busy';
     try {
       await task();
+      document.body.dataset['tensors'] = String(tf.memory().numTensors);
       document.body.dataset['state'] = 'ready';
     } catch (e) {
       document.body.dataset['state'] = 'error';
@@ -280,8 +415,17 @@ function schedule(task: () => Promise<void>): Promise<void> {
   return queue;
 }
 
+function sampleDescription(s: Sample, i: number): string {
+  return `held-out sample #${i + 1}, label ${s.label} (${shipped.classNames[s.label]})`;
+}
+
+function selectSample(button: HTMLButtonElement | null): void {
+  for (const b of Array.from(samplesContainer.querySelectorAll('button')))
+    b.setAttribute('aria-selected', String(b === button));
+}
+
 function buildSamples(samples: readonly Sample[]): void {
-  const container = $('samples');
+  samplesContainer.replaceChildren();
   samples.forEach((s, i) => {
     const button = document.createElement('button');
     button.type = 'button';
@@ -289,7 +433,7 @@ function buildSamples(samples: readonly Sample[]): void {
     button.setAttribute('aria-selected', 'false');
     button.dataset['sampleIndex'] = String(i);
     button.dataset['label'] = String(s.label);
-    button.title = `held-out digit, label ${s.label}`;
+    button.title = `held-out ${shipped.thing}, label ${s.label} (${shipped.classNames[s.label]})`;
     const c = document.createElement('canvas');
     c.width = INPUT_SIZE;
     c.height = INPUT_SIZE;
@@ -303,42 +447,134 @@ function buildSamples(samples: readonly Sample[]): void {
     }
     button.append(c);
     button.addEventListener('click', () => {
-      for (const b of Array.from(container.querySelectorAll('button')))
-        b.setAttribute('aria-selected', String(b === button));
+      selectSample(button);
       const pixels = Float32Array.from(s.pixels, (v) => v / 255);
-      void schedule(() => showInput(pixels, `held-out sample #${i + 1}, label ${s.label}`));
+      void schedule(() => showInput(pixels, sampleDescription(s, i)));
     });
-    container.append(button);
+    samplesContainer.append(button);
   });
+}
+
+function renderModelInfo(loadedModel: LoadedModel, backend: string): void {
+  const vit = findVisionTransformer(model);
+  const [gh, gw] = vit.gridSize;
+  const [ph] = vit.config.patchSize as number[];
+  const params = model.countParams().toLocaleString('en');
+  modelInfo.textContent =
+    `A ${depth}-block ViT (patch ${ph}, ${gh}×${gw} patch grid, ${params} parameters) trained on ` +
+    `${shipped.dataName} with vit-ts runs in your browser. Pick a held-out ${shipped.thing} or draw ` +
+    'one; the overlay shows how much the class token attends to each patch, block by block, or ' +
+    'the attention rollout through all blocks.';
+  setStatus(
+    `Model loaded in ${loadedModel.loadMs.toFixed(0)} ms: ${params} parameters, ` +
+      `${depth} blocks, ${vit.config.numHeads} heads, ${gh}x${gw} patches; backend ${backend}` +
+      `${backend === 'wasm' ? ` (${getThreadsCount()} thread${getThreadsCount() === 1 ? '' : 's'})` : ''}.`,
+  );
+  const { accuracy, items } = loadedModel.training;
+  $('training-headline').textContent =
+    accuracy == null
+      ? 'no accuracy recorded'
+      : `${accuracy.kind} accuracy ${(accuracy.value * 100).toFixed(1)}%`;
+  trainingList.dataset['accuracy'] = accuracy == null ? '' : String(accuracy.value);
+  trainingList.dataset['accuracyKind'] = accuracy == null ? '' : accuracy.kind;
+  trainingList.replaceChildren(
+    ...items.flatMap(([term, description]) => {
+      const dt = document.createElement('dt');
+      dt.textContent = term;
+      const dd = document.createElement('dd');
+      dd.textContent = description;
+      return [dt, dd];
+    }),
+  );
+  classList.replaceChildren(
+    ...shipped.classNames.map((name) => {
+      const li = document.createElement('li');
+      li.textContent = name;
+      return li;
+    }),
+  );
+  predictionList.classList.toggle(
+    'named',
+    shipped.classNames.some((n) => n.length > 2),
+  );
+}
+
+/**
+ * Makes `info` the page's model: loads it (or takes it from the cache), rebuilds the views that
+ * depend on it and shows its first sample. Runs inside {@link schedule}.
+ */
+async function activate(
+  info: ShippedModel,
+  backend: string,
+  drawing: { clear(): void },
+): Promise<void> {
+  if (!loaded.has(info.id)) setStatus(`Loading the ${info.dataName} model…`);
+  const loadedModel = await getModel(info);
+  disposeAnalysis(current);
+  current = null;
+  shipped = info;
+  model = loadedModel.model;
+  depth = loadedModel.depth;
+  document.body.dataset['model'] = info.id;
+  modelSelect.value = info.id;
+  const url = new URL(location.href);
+  url.searchParams.set('model', info.id);
+  history.replaceState(null, '', url);
+  layerInput.max = String(depth);
+  if (Number(layerInput.value) > depth) layerInput.value = String(depth);
+  samplesHint.textContent = info.samplesHint;
+  drawHint.textContent = info.drawHint;
+  drawing.clear();
+  renderModelInfo(loadedModel, backend);
+  buildStrip();
+  buildSamples(info.samples);
+  predictionList.replaceChildren();
+  const first = info.samples[0];
+  if (first != null) {
+    selectSample(samplesContainer.querySelector('button'));
+    await showInput(
+      Float32Array.from(first.pixels, (v) => v / 255),
+      sampleDescription(first, 0),
+    );
+  }
 }
 
 async function main(): Promise<void> {
   const backend = await pickBackend();
-  const t0 = performance.now();
-  model = await loadShippedModel();
-  const vit = findVisionTransformer(model);
-  depth = vit.config.depth;
-  layerInput.max = String(depth);
-  const [gh, gw] = vit.gridSize;
-  setStatus(
-    `Model loaded in ${(performance.now() - t0).toFixed(0)} ms: ${model.countParams().toLocaleString('en')} parameters, ` +
-      `${depth} blocks, ${vit.config.numHeads} heads, ${gh}x${gw} patches; backend ${backend}` +
-      `${backend === 'wasm' ? ` (${getThreadsCount()} thread${getThreadsCount() === 1 ? '' : 's'})` : ''}.`,
-  );
   document.body.dataset['backend'] = backend;
-  buildStrip();
-  const samples = (samplesDoc as { samples: Sample[] }).samples;
-  buildSamples(samples);
+  for (const info of SHIPPED_MODELS) {
+    const option = modelSelect.querySelector<HTMLOptionElement>(`option[value="${info.id}"]`);
+    // A checkout without the model files still builds; its option says what to run.
+    if (option != null && modelJsonLoaders[`../${info.folder}/model/model.json`] == null) {
+      option.disabled = true;
+      option.textContent += ` (not trained: ${info.trainCommand})`;
+    }
+  }
+  const wanted = new URLSearchParams(location.search).get('model');
+  const initial =
+    SHIPPED_MODELS.find((m) => m.id === wanted && !isDisabled(m.id)) ?? SHIPPED_MODELS[0];
 
-  const drawCanvas = $<HTMLCanvasElement>('draw');
   const drawing = attachDrawing(drawCanvas, () => {
-    const pixels = drawingToInput(drawCanvas);
+    const pixels = drawingToInput(drawCanvas, shipped.layout);
     if (pixels == null) return;
-    for (const b of Array.from(document.querySelectorAll('#samples button')))
-      b.setAttribute('aria-selected', 'false');
-    void schedule(() => showInput(pixels, 'your drawing (centred like MNIST)'));
+    selectSample(null);
+    void schedule(() => showInput(pixels, `your drawing (placed like ${shipped.dataName})`));
   });
+  const switchTo = (info: ShippedModel) =>
+    schedule(async () => {
+      try {
+        await activate(info, backend, drawing);
+        drawing.setBrush(info.brush);
+      } catch (e) {
+        modelSelect.value = shipped.id; // the switch shows the model still in use
+        throw e;
+      }
+    });
   $('clear').addEventListener('click', () => drawing.clear());
+  modelSelect.addEventListener('change', () => {
+    const info = SHIPPED_MODELS.find((m) => m.id === modelSelect.value);
+    if (info != null) void switchTo(info);
+  });
   layerInput.addEventListener('input', () => void schedule(renderViews));
   smoothInput.addEventListener('change', () => void schedule(renderViews));
   headsSelect.addEventListener('change', () => {
@@ -354,7 +590,11 @@ async function main(): Promise<void> {
       await renderViews();
     });
   });
-  (document.querySelector('#samples button') as HTMLButtonElement | null)?.click();
+  await switchTo(initial);
+}
+
+function isDisabled(id: string): boolean {
+  return modelSelect.querySelector<HTMLOptionElement>(`option[value="${id}"]`)?.disabled ?? true;
 }
 
 main().catch((e) => {

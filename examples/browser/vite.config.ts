@@ -13,8 +13,9 @@ const CROSS_ORIGIN_ISOLATION = {
   'Cross-Origin-Embedder-Policy': 'require-corp',
 };
 
-// The page imports vit-ts from the source (../../src, no library build needed) and the shipped MNIST model
-// (examples/mnist/model) and samples as assets: Vite copies them into dist with hashed names.
+// The page imports vit-ts from the source (../../src, no library build needed) and the shipped models
+// (examples/mnist/model, examples/fashion/model: model.json as lazily loaded chunks, the weights
+// files found by import.meta.glob as assets) and samples: Vite copies them into dist with hashed names.
 // parallel.html is the multi-core benchmark page (bench/browser_parallel.ts drives it).
 export default defineConfig({
   root: here('.'),
