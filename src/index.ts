@@ -275,6 +275,11 @@ export type { AdamSlotState, GroupedAdamWOptions, GroupedAdamWState } from './tr
 export { clipByGlobalNorm, globalNorm } from './train/clip';
 export type { ClippedGradients } from './train/clip';
 export { ModelEma } from './train/ema';
+export { recomputeBatchNormStatistics } from './train/batch_norm_stats';
+export type {
+  RecomputeBatchNormOptions,
+  RecomputeBatchNormResult,
+} from './train/batch_norm_stats';
 export { freeze, resetClassifier, unfreeze } from './train/freeze';
 export type { ViTPart } from './train/freeze';
 export {

@@ -19,6 +19,8 @@ import {
   type RandomSource,
   randomCrop,
   randomHorizontalFlip,
+  recomputeBatchNormStatistics,
+  type Trainer,
   type ViTConfig,
 } from '../../src/index';
 
@@ -174,6 +176,39 @@ export function subset(
     labels: tf.tensor1d(mapped, 'int32'),
   }));
 }
+
+/** Test accuracy of a trained model, twice for a model with BatchNorm (see below). */
+export interface TestAccuracy {
+  /** With BatchNorm statistics re-estimated on up to 500 training images ("precise BN"). */
+  accuracy: number;
+  /** With the running statistics as training left them; null for a model without BatchNorm. */
+  runningStatsAccuracy: number | null;
+}
+
+/**
+ * Evaluates on `test` with the running BatchNorm statistics as trained, then re-estimates them
+ * on the training images and evaluates again. After a few dozen steps the running statistics
+ * (momentum 0.1) still describe earlier weights and ResNet18's inference-mode accuracy can sit at
+ * chance while its training accuracy climbs; the re-estimated one measures the weights. A ViT has
+ * no BatchNorm: one evaluation, `runningStatsAccuracy` null.
+ */
+export async function testAccuracy(
+  trainer: Trainer,
+  train: ImageDataset,
+  test: ImageDataset,
+): Promise<TestAccuracy> {
+  const asTrained = (await trainer.evaluate(test, { batchSize: 100 })).accuracy;
+  const r = recomputeBatchNormStatistics(trainer.model, train.images, {
+    batchSize: 100,
+    maxBatches: 5,
+  });
+  if (r.statistics === 0) return { accuracy: asTrained, runningStatsAccuracy: null };
+  const precise = (await trainer.evaluate(test, { batchSize: 100 })).accuracy;
+  return { accuracy: precise, runningStatsAccuracy: asTrained };
+}
+
+/** A percentage with one decimal, or a dash for a missing value. */
+export const percent = (v: number | null): string => (v == null ? '-' : `${(100 * v).toFixed(1)}%`);
 
 /** A markdown table from a header and rows. */
 export function markdownTable(header: string[], rows: Array<Array<string | number>>): string {

@@ -18,6 +18,20 @@ export const BN_EPSILON = 1e-5;
 export const BN_MOMENTUM = 0.1;
 
 /**
+ * Running-stat momentum used instead of {@link BN_MOMENTUM} while set; src/train/batch_norm_stats.ts
+ * sets it to 1/k for the k-th batch so the running statistics become the plain average of the
+ * batches' statistics (PyTorch's `momentum=None`). Not public: one owner, always reset in `finally`.
+ */
+let momentumOverride: number | null = null;
+
+/** Sets (or clears with `null`) the running-stat momentum override; returns the previous one. */
+export function setBatchNormMomentumOverride(momentum: number | null): number | null {
+  const previous = momentumOverride;
+  momentumOverride = momentum;
+  return previous;
+}
+
+/**
  * Adds `prefix/gamma`, `prefix/beta` (trainable) and `prefix/moving_mean`,
  * `prefix/moving_variance` (non-trainable) to a layer, in the order PyTorch stores them.
  */
@@ -63,7 +77,7 @@ export function batchNorm(x: tf.Tensor, w: BatchNormWeights, training: boolean):
   tf.tidy(() => {
     const n = x.size / x.shape[x.rank - 1];
     const unbiased = tf.mul(variance, n > 1 ? n / (n - 1) : 1);
-    const m = BN_MOMENTUM;
+    const m = momentumOverride ?? BN_MOMENTUM;
     w.movingMean.write(tf.add(tf.mul(w.movingMean.read(), 1 - m), tf.mul(mean, m)));
     w.movingVariance.write(tf.add(tf.mul(w.movingVariance.read(), 1 - m), tf.mul(unbiased, m)));
   });
