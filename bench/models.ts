@@ -1,8 +1,9 @@
 /** Models, training steps and the matMul-rate probe shared by the benchmark scripts. */
 
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { FASHION_VIT_CONFIG } from '../examples/fashion/config';
+import { matMulGflops } from '../examples/matmul_rate';
 import { MNIST_VIT_CONFIG } from '../examples/mnist/data';
 import {
   adamw,
@@ -119,28 +120,9 @@ export async function trainStep(bench: BenchModel, x: tf.Tensor, y: tf.Tensor): 
   return loss;
 }
 
-/** Median of a list of numbers. */
-export const median = (xs: number[]): number =>
-  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+export { median } from '../examples/matmul_rate';
 
-/**
- * Rate of a 1024x1024 tf.matMul on the active backend, FLOP/s (median of 5 after warm-up). On
- * cpu (about 0.3 GFLOP/s) a 512x512 product is used, which runs at the same rate in 1/8 the time.
- */
+/** Rate of the shared 1024^2 (cpu: 512^2) tf.matMul load indicator, in FLOP/s. */
 export async function matMulRate(): Promise<number> {
-  const n = tf.getBackend() === 'cpu' ? 512 : 1024;
-  const a = tf.randomNormal([n, n]);
-  const b = tf.randomNormal([n, n]);
-  const once = async () => {
-    const t0 = performance.now();
-    const c = tf.matMul(a, b);
-    await c.data();
-    c.dispose();
-    return performance.now() - t0;
-  };
-  await once();
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) times.push(await once());
-  tf.dispose([a, b]);
-  return (2 * n ** 3) / (median(times) / 1000);
+  return (await matMulGflops()) * 1e9;
 }

@@ -25,6 +25,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { adam, countViTMacs, countViTParams, createViT, softmaxCrossEntropy } from '../src/index';
 import type { ViTConfig } from '../src/models/vision_transformer';
 import { loadFashionMnist } from '../src/node';
+import { matMulGflops, median } from './matmul_rate';
 
 const { values: args } = parseArgs({
   options: {
@@ -67,19 +68,6 @@ async function timeMs(fn: () => tf.Tensor): Promise<number> {
   y.dispose();
   return ms;
 }
-
-/** 1024 x 1024 matMul rate of this backend in this run, GFLOP/s (median of 5). */
-async function matMulRate(): Promise<number> {
-  const [a, b] = [tf.randomNormal([1024, 1024]), tf.randomNormal([1024, 1024])];
-  await timeMs(() => tf.matMul(a, b));
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) times.push(await timeMs(() => tf.matMul(a, b)));
-  tf.dispose([a, b]);
-  times.sort((x, y) => x - y);
-  return (2 * 1024 ** 3) / (times[2] / 1e3) / 1e9;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function part1(rate: number): Promise<void> {
   const runs = quick ? 1 : 3;
@@ -179,11 +167,11 @@ async function part2(rate: number): Promise<void> {
 async function main(): Promise<void> {
   await tf.setBackend(args.backend as string);
   await tf.ready();
-  const rate = await matMulRate();
+  const rate = await matMulGflops();
   if (!args['skip-timing']) await part1(rate);
   if (!args['skip-training']) await part2(rate);
   console.log(
-    `\n(1024^2 matMul at the end of the run: ${(await matMulRate()).toFixed(1)} GFLOP/s)`,
+    `\n(1024^2 matMul at the end of the run: ${(await matMulGflops()).toFixed(1)} GFLOP/s)`,
   );
 }
 

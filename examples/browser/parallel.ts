@@ -8,6 +8,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-webgl';
 import '@tensorflow/tfjs-layers';
 import { createViT, type ViTConfig } from '../../src/index';
+import { matMulGflops, median } from '../matmul_rate';
 import {
   configureWasmPaths,
   getThreadsCount,
@@ -32,7 +33,6 @@ const CONFIG: ViTConfig = {
 };
 
 const SEED = 7;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function timeIt(fn: () => Promise<void>): Promise<number[]> {
   await fn(); // warm-up
@@ -43,18 +43,6 @@ async function timeIt(fn: () => Promise<void>): Promise<number[]> {
     times.push(performance.now() - t0);
   }
   return times;
-}
-
-async function matMulRate(): Promise<number> {
-  const a = tf.randomNormal([1024, 1024]);
-  const b = tf.randomNormal([1024, 1024]);
-  const times = await timeIt(async () => {
-    const c = tf.matMul(a, b);
-    await c.data();
-    c.dispose();
-  });
-  tf.dispose([a, b]);
-  return (2 * 1024 ** 3) / (median(times) / 1000) / 1e9;
 }
 
 function input(): Float32Array {
@@ -94,7 +82,7 @@ async function run(): Promise<Record<string, unknown>> {
     await tf.ready();
   }
   result['backend'] = tf.getBackend();
-  result['matMulGflops'] = await matMulRate();
+  result['matMulGflops'] = await matMulGflops();
   const model = createViT(CONFIG, {}, { seed: SEED });
   const reference = tf.tidy(() =>
     (model.predict(tf.tensor(data, shape)) as tf.Tensor).dataSync().slice(),

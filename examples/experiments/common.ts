@@ -23,6 +23,7 @@ import {
   type Trainer,
   type ViTConfig,
 } from '../../src/index';
+import { matMulGflops } from '../matmul_rate';
 
 /** ViT-Tiny (D 192, 12 blocks, 3 heads, MLP 768) with the patch adapted to 28 px images: 4 px patches, 7 x 7 tokens. */
 export const VIT_TINY_28: ViTConfig = {
@@ -128,27 +129,8 @@ export async function setUp(backend: string): Promise<number> {
   return matMulRate();
 }
 
-/**
- * GFLOP/s of a 1024 x 1024 tf.matMul on the current backend (the load indicator of a run): the
- * median of 5 after one warm-up. No `tf.tidy` around the read: tidy walks a returned TypedArray
- * element by element looking for tensors, which made a 1024 x 1024 read take ~2 s and this
- * indicator read ~20x too low (0.1-1.3 instead of ~20 GFLOP/s) before 25 Nov 2026.
- */
-export function matMulRate(): number {
-  const a = tf.randomNormal([1024, 1024]);
-  const b = tf.randomNormal([1024, 1024]);
-  const once = () => {
-    const t0 = performance.now();
-    const c = tf.matMul(a, b);
-    c.dataSync();
-    c.dispose();
-    return performance.now() - t0;
-  };
-  once();
-  const times = Array.from({ length: 5 }, once).sort((x, y) => x - y);
-  tf.dispose([a, b]);
-  return (2 * 1024 ** 3) / ((times[2] as number) / 1000) / 1e9;
-}
+/** The shared load indicator (examples/matmul_rate.ts), GFLOP/s. */
+export const matMulRate = (): Promise<number> => matMulGflops();
 
 /**
  * The first `perClass` images of each class in file order (classes in `classes`), labels

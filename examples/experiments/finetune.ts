@@ -187,7 +187,7 @@ async function main(): Promise<void> {
     model.dispose();
   }
   base.dispose();
-  const rateAfter = matMulRate();
+  const rateAfter = await matMulRate();
   const table = markdownTable(
     ['strategy (classes 5-9)', 'trainable params', 'test acc', 'fine-tune time (s)'],
     rows.map((r) => [

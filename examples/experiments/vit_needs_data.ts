@@ -104,7 +104,7 @@ async function main(): Promise<void> {
     }
     tf.dispose([train.images, train.labels]);
   }
-  const rateAfter = matMulRate();
+  const rateAfter = await matMulRate();
   const table = markdownTable(
     [
       'model',

@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     trainer.dispose();
     model.dispose();
   }
-  const rateAfter = matMulRate();
+  const rateAfter = await matMulRate();
   const table = markdownTable(
     [
       'model',
