@@ -152,7 +152,7 @@ async function main(): Promise<void> {
           axis: { format: '%' },
           title: 'test accuracy',
         },
-        color: { field: 'model', type: 'nominal' },
+        color: { field: 'model', type: 'nominal', legend: { labelLimit: 0 } },
       },
     },
     join(args.out, 'accuracy_vs_size.png'),

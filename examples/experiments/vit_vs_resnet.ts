@@ -173,7 +173,7 @@ async function main(): Promise<void> {
           scale: { zero: false },
           axis: { format: '%' },
         },
-        color: { field: 'model', type: 'nominal' },
+        color: { field: 'model', type: 'nominal', legend: { labelLimit: 0 } },
         strokeDash: { field: 'split', type: 'nominal' },
       },
     },
