@@ -160,7 +160,10 @@ async function main(): Promise<void> {
   await renderChart(
     {
       $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
-      title: `ViT-Tiny vs ResNet18 on Fashion-MNIST (${train.images.shape[0]} training images)`,
+      title: {
+        text: `ViT-Tiny vs ResNet18 on Fashion-MNIST (${train.images.shape[0]} training images)`,
+        subtitle: 'solid: test accuracy, dashed: train accuracy (augmented, during the epoch)',
+      },
       width: 420,
       height: 260,
       data: { values: long },
@@ -174,7 +177,7 @@ async function main(): Promise<void> {
           axis: { format: '%' },
         },
         color: { field: 'model', type: 'nominal', legend: { labelLimit: 0 } },
-        strokeDash: { field: 'split', type: 'nominal' },
+        strokeDash: { field: 'split', type: 'nominal', legend: null },
       },
     },
     join(args.out, 'accuracy.png'),
