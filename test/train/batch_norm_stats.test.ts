@@ -17,23 +17,26 @@ const byName = (m: LayersModel, suffix: string) => {
 };
 
 /** Mean and unbiased variance per channel of the CIFAR stem's convolution output for `x`. */
-function stemMoments(
+async function stemMoments(
   m: LayersModel,
   images: tf.Tensor4D,
   start: number,
   size: number,
-): { mean: number[]; variance: number[] } {
-  return tf.tidy(() => {
+): Promise<{ mean: number[]; variance: number[] }> {
+  const [mean, variance] = tf.tidy(() => {
     const x = tf.slice(images, start, size);
     const y = tf.conv2d(x, byName(m, 'resnet18/conv1/kernel').read() as tf.Tensor4D, 1, 'same');
-    const { mean, variance } = tf.moments(y, [0, 1, 2]);
+    const moments = tf.moments(y, [0, 1, 2]);
     const n = y.size / y.shape[3];
-    return {
-      mean: Array.from(mean.dataSync()),
-      variance: Array.from(tf.mul(variance, n / (n - 1)).dataSync()),
-    };
+    return [moments.mean, tf.mul(moments.variance, n / (n - 1))];
   });
+  const out = { mean: await values(mean), variance: await values(variance) };
+  tf.dispose([mean, variance]);
+  return out;
 }
+
+/** Values of a tensor, read asynchronously (webgpu has no reliable synchronous read). */
+const values = async (t: tf.Tensor): Promise<number[]> => Array.from(await t.data());
 
 const average = (a: number[], b: number[]) => a.map((v, i) => (v + b[i]) / 2);
 
@@ -54,70 +57,66 @@ describeBackends('recomputeBatchNormStatistics', () => {
     );
   });
 
-  it('makes each running statistic the average of the batches (first BatchNorm, exact)', () => {
-    const trainable = model.trainableWeights.map((w) => Array.from(w.read().dataSync()));
+  it('makes each running statistic the average of the batches (first BatchNorm, exact)', async () => {
+    const trainable = await Promise.all(model.trainableWeights.map((w) => values(w.read())));
     const before = tf.memory().numTensors;
     const r = recomputeBatchNormStatistics(model, images, { batchSize: 3 });
     expect(tf.memory().numTensors).toBe(before);
     expect(r).toEqual({ statistics: 40, batches: 2, images: 5 });
-    const a = stemMoments(model, images, 0, 3);
-    const b = stemMoments(model, images, 3, 2);
+    const a = await stemMoments(model, images, 0, 3);
+    const b = await stemMoments(model, images, 3, 2);
     expectClose(
-      Array.from(byName(model, 'bn1/moving_mean').read().dataSync()),
+      await values(byName(model, 'bn1/moving_mean').read()),
       average(a.mean, b.mean),
       1e-5,
     );
     expectClose(
-      Array.from(byName(model, 'resnet18/bn1/moving_variance').read().dataSync()),
+      await values(byName(model, 'resnet18/bn1/moving_variance').read()),
       average(a.variance, b.variance),
       1e-5,
     );
     // Trainable weights untouched, nothing left behind.
-    model.trainableWeights.forEach((w, i) => {
-      expect(Array.from(w.read().dataSync())).toEqual(trainable[i]);
-    });
+    for (const [i, w] of model.trainableWeights.entries()) {
+      expect(await values(w.read())).toEqual(trainable[i]);
+    }
   });
 
-  it('stops after maxBatches and replaces the old statistics completely', () => {
+  it('stops after maxBatches and replaces the old statistics completely', async () => {
     const r = recomputeBatchNormStatistics(model, images, { batchSize: 2, maxBatches: 1 });
     expect(r).toEqual({ statistics: 40, batches: 1, images: 2 });
-    const first = stemMoments(model, images, 0, 2);
-    expectClose(
-      Array.from(byName(model, 'resnet18/bn1/moving_mean').read().dataSync()),
-      first.mean,
-      1e-5,
-    );
+    const first = await stemMoments(model, images, 0, 2);
+    expectClose(await values(byName(model, 'resnet18/bn1/moving_mean').read()), first.mean, 1e-5);
   });
 
-  it('restores the training momentum (0.1) afterwards', () => {
+  it('restores the training momentum (0.1) afterwards', async () => {
     recomputeBatchNormStatistics(model, images, { batchSize: 5 });
-    const old = Array.from(byName(model, 'resnet18/bn1/moving_mean').read().dataSync());
+    const old = await values(byName(model, 'resnet18/bn1/moving_mean').read());
     tf.tidy(() => {
       model.apply(tf.slice(images, 0, 4), { training: true });
     });
-    const batch = stemMoments(model, images, 0, 4).mean;
+    const batch = (await stemMoments(model, images, 0, 4)).mean;
     expectClose(
-      Array.from(byName(model, 'resnet18/bn1/moving_mean').read().dataSync()),
+      await values(byName(model, 'resnet18/bn1/moving_mean').read()),
       old.map((v, i) => 0.9 * v + 0.1 * batch[i]),
       1e-5,
     );
   });
 
-  it('leaves a model without BatchNorm alone', () => {
+  it('leaves a model without BatchNorm alone', async () => {
     const vit = createViT(
       { imgSize: 8, patchSize: 4, inChans: 1, embedDim: 8, depth: 1, numHeads: 2, numClasses: 3 },
       {},
       { seed: 1 },
     );
-    const before = vit.weights.map((w) => Array.from(w.read().dataSync()));
+    const before = await Promise.all(vit.weights.map((w) => values(w.read())));
     expect(recomputeBatchNormStatistics(vit, images)).toEqual({
       statistics: 0,
       batches: 0,
       images: 0,
     });
-    vit.weights.forEach((w, i) => {
-      expect(Array.from(w.read().dataSync())).toEqual(before[i]);
-    });
+    for (const [i, w] of vit.weights.entries()) {
+      expect(await values(w.read())).toEqual(before[i]);
+    }
     vit.dispose();
   });
 
