@@ -80,21 +80,19 @@ export function summariseTraining(training: unknown): TrainingSummary {
     lr == null ? null : `peak learning rate ${lr}`,
   ].filter((s) => s != null);
   if (schedule.length > 0) items.push(['schedule', schedule.join(', ')]);
-  const earlier = Object.hasOwn(training, 'earlierPhases') ? training['earlierPhases'] : undefined;
-  if (Array.isArray(earlier) && earlier.length > 0)
-    items.push([
-      'phases',
-      `${earlier.length + 1} (this one continued from the weights of the last)`,
-    ]);
+  // `initializedFrom` (examples/mnist/train.ts --init): the saved model the run started from.
+  const from = Object.hasOwn(training, 'initializedFrom') ? training['initializedFrom'] : undefined;
+  const fromDir = isRecord(from) ? stringAt(from, 'dir') : null;
+  if (fromDir != null) items.push(['started from', fromDir]);
   for (const [key, label] of [
     ['optimizer', 'optimizer'],
     ['augmentation', 'augmentation'],
     ['backend', 'trained on'],
+    // Free text a trainer's --note stored, e.g. that a run was resumed with a new schedule.
+    ['note', 'note'],
   ] as const) {
     const v = stringAt(training, key);
     if (v != null) items.push([label, key === 'backend' ? `tfjs ${v} backend` : v]);
   }
-  const seconds = numberAt(training, 'trainSeconds');
-  if (seconds != null) items.push(['training time', `${Math.round(seconds / 60)} min`]);
   return { accuracy, items };
 }

@@ -6,12 +6,11 @@
  *
  *   npx tsx examples/fashion/samples.ts            # rewrites examples/fashion/samples.json
  */
-import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { FASHION_MNIST_CLASSES } from '../../src/index';
-import { FASHION_MNIST_DEBIAN_DIR, readIdxFile } from '../../src/node';
+import { FASHION_MNIST_DEBIAN_DIR, readIdxFile, writeFileAtomic } from '../../src/node';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PER_CLASS = 2;
@@ -56,7 +55,7 @@ async function main(): Promise<void> {
       ),
     })),
   };
-  await writeFile(args.out, `${JSON.stringify(doc)}\n`);
+  await writeFileAtomic(args.out, `${JSON.stringify(doc)}\n`);
   console.log(`wrote ${picked.length} samples to ${args.out}`);
 }
 

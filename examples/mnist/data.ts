@@ -8,9 +8,9 @@
  * wrong sizes. Here all 10,000 digits are read from each class's raw array and split once with a
  * seeded shuffle, so the split is reproducible and the two parts are disjoint by construction.
  */
-import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import type { ViTConfig } from '../../src/index';
+import { writeFileAtomic } from '../../src/node';
 import { mulberry32 } from '../../src/random';
 
 /** Side of an MNIST digit in pixels. */
@@ -128,7 +128,8 @@ export async function writeSamples(
     height: MNIST_SIZE,
     samples,
   };
-  await writeFile(path, `${JSON.stringify(doc)}\n`);
+  // Atomic: a crash mid-write leaves the page's previous samples.json, never half a file.
+  await writeFileAtomic(path, `${JSON.stringify(doc)}\n`);
 }
 
 /** The architecture of the shipped model. */

@@ -66,6 +66,8 @@ describe('browser page: shipped model files', () => {
       new RegExp(`^${((training['testAccuracy'] as number) * 100).toFixed(1)}%`),
     );
     expect(new Map(summary.items).get('data')).toBe(training['data']);
+    // The shipped record was resumed with a stretched schedule; its note says so on the page.
+    expect(new Map(summary.items).get('note')).toMatch(/resumed at epoch 10/);
   });
 
   it('summaries leave out absent and mistyped fields and prefer the test accuracy', () => {
@@ -82,13 +84,15 @@ describe('browser page: shipped model files', () => {
       epochs: 1,
       batchSize: '64',
       backend: 'wasm',
-      trainSeconds: 600,
+      note: 'resumed',
+      initializedFrom: { dir: 'examples/fashion/model', epochs: 18 },
     });
     expect(summary.items).toEqual([
       ['test accuracy', '90.1% on 10,000 images'],
       ['schedule', '1 epoch'],
+      ['started from', 'examples/fashion/model'],
       ['trained on', 'tfjs wasm backend'],
-      ['training time', '10 min'],
+      ['note', 'resumed'],
     ]);
   });
 });
