@@ -7,7 +7,8 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { Trainer, type TrainerOptions, type ViTConfig } from '../src/index';
-import { resumeTrainer, saveCheckpoint } from '../src/node';
+import { createDataParallelTrainer, resumeTrainer, saveCheckpoint } from '../src/node';
+import { buildWorkerBundle } from '../test/helpers/parallel_worker';
 
 /** A new Trainer on `create()`, or the one saved in `checkpoint` when `resume` is set. */
 export async function startTrainer(
@@ -26,6 +27,30 @@ export async function startTrainer(
   };
 }
 
+/**
+ * With `workers` > 1, the trainer's gradients are computed by that many worker threads
+ * (data-parallel, same result up to float rounding). Returns the function that stops them.
+ */
+export async function useWorkers(
+  trainer: Trainer,
+  workers: number,
+  backend: string,
+): Promise<() => Promise<void>> {
+  if (!(workers > 1)) return async () => undefined;
+  // Running from the TypeScript sources: the worker is bundled first, as tsup does for the package.
+  const source = await createDataParallelTrainer(trainer.model, {
+    workers,
+    backend,
+    workerFile: await buildWorkerBundle(),
+  });
+  trainer.setParallel(source);
+  console.log(`gradients on ${workers} worker threads`);
+  return async () => {
+    trainer.setParallel(null);
+    await source.destroy();
+  };
+}
+
 /** Options of {@link runEpochs}. */
 export interface RunEpochsOptions {
   epochs: number;
@@ -37,6 +62,8 @@ export interface RunEpochsOptions {
   config: ViTConfig;
   /** Record key of the evaluation accuracy, e.g. `heldOutAccuracy`. */
   evalKey: string;
+  /** Worker threads computing the gradients (recorded per epoch when > 1). */
+  workers?: number;
   /** More JSON fields stored with every checkpoint (a resumed run reads them back). */
   metadata?: Record<string, unknown>;
 }
@@ -62,6 +89,7 @@ export async function runEpochs(
       seconds: Math.round(r.seconds),
       imagesPerSecond: r.imagesPerSecond,
       cpuSeconds: Math.round((u.user + u.system) / 1e6),
+      ...((o.workers ?? 1) > 1 ? { workers: o.workers } : {}),
     };
     history.push(record);
     console.log(JSON.stringify(record));

@@ -295,6 +295,7 @@ export { Trainer, evaluateModel } from './train/trainer';
 export type {
   EpochResult,
   EvalResult,
+  TrainerGradientSource,
   TrainerMixOptions,
   TrainerOptions,
   TrainerState,

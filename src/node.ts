@@ -36,6 +36,7 @@ export { createInferencePool } from './parallel/inference_pool';
 export type { InferencePool, InferencePoolOptions } from './parallel/inference_pool';
 export { createDataParallelTrainer } from './parallel/data_parallel';
 export type {
+  DataParallelGradients,
   DataParallelLoss,
   DataParallelOptions,
   DataParallelTrainer,

@@ -23,11 +23,12 @@ import {
   evaluateModel,
   randomHorizontalFlip,
   type TrainerOptions,
+  type ViTConfig,
   warmupCosineSchedule,
 } from '../../src/index';
 import { loadFashionMnist, saveModel, terminalProgress } from '../../src/node';
 import { runOptions, trainingOptions } from '../experiments/common';
-import { runEpochs, startTrainer } from '../shipped_training';
+import { runEpochs, startTrainer, useWorkers } from '../shipped_training';
 import { FASHION_VIT_CONFIG } from './config';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -41,8 +42,13 @@ const { values: args } = parseArgs({
     'max-steps': { type: 'string' },
     'eval-size': { type: 'string', default: '2000' },
     resume: { type: 'boolean', default: false },
+    // Worker threads computing the gradients (data-parallel); 1 = the calling thread only.
+    workers: { type: 'string', default: '1' },
     // Free text kept in the training record, e.g. why a resumed run changed its schedule.
     note: { type: 'string' },
+    // JSON merged over FASHION_VIT_CONFIG for a new run, e.g. '{"embedDim":96}'; createViT
+    // rejects unknown fields. Ignored by --resume (the checkpoint carries its model).
+    config: { type: 'string' },
     checkpoint: { type: 'string', default: join(here, 'checkpoint') },
     out: { type: 'string', default: join(here, 'model') },
   },
@@ -62,6 +68,7 @@ async function main(): Promise<void> {
     labels: tf.slice(test.labels, 0, evalSize) as tf.Tensor1D,
   };
   const stepsPerEpoch = Math.ceil(train.images.shape[0] / batchSize);
+  const requested: ViTConfig = { ...FASHION_VIT_CONFIG, ...parseConfig(args.config) };
   const progress = terminalProgress({ epochs });
   const options: TrainerOptions = {
     schedule: warmupCosineSchedule({
@@ -75,27 +82,33 @@ async function main(): Promise<void> {
     seed,
     onProgress: progress.onProgress,
   };
-  const { trainer, history } = await startTrainer(args.resume, args.checkpoint, options, () =>
-    createViT(FASHION_VIT_CONFIG, {}, { seed }),
+  const started = await startTrainer(args.resume, args.checkpoint, options, () =>
+    createViT(requested, {}, { seed }),
   );
+  const { trainer, history } = started;
   const model = trainer.model;
+  // A resumed run trains the checkpoint's model: record its config, not today's --config.
+  const config = (started.metadata['config'] as ViTConfig | undefined) ?? requested;
   console.log(
     `backend ${tf.getBackend()}, params ${model.countParams()}, ${stepsPerEpoch} steps/epoch, batch ${batchSize}, epochs ${epochs}`,
   );
+  const stopWorkers = await useWorkers(trainer, Number(args.workers), args.backend);
   await runEpochs(trainer, train, testPart, history, {
     epochs,
     batchSize,
     maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
     checkpoint: args.checkpoint,
-    config: FASHION_VIT_CONFIG,
+    config,
     evalKey: 'testAccuracyFirst2000',
+    workers: Number(args.workers),
   });
+  await stopWorkers();
   const full = await evaluateModel(model, test);
   console.log(`test accuracy (10,000 images): ${(100 * full.accuracy).toFixed(2)}%`);
   model.setUserDefinedMetadata({
     training: {
       data: 'Fashion-MNIST (Debian dataset-fashion-mnist), 60,000 train; 10,000 test evaluated',
-      config: FASHION_VIT_CONFIG,
+      config,
       trainSize: train.images.shape[0],
       testSize: test.images.shape[0],
       seed,
@@ -116,6 +129,15 @@ async function main(): Promise<void> {
   await saveModel(model, args.out);
   console.log(`saved ${args.out}`);
   progress.stop();
+}
+
+function parseConfig(text: string | undefined): Partial<ViTConfig> {
+  if (text == null) return {};
+  const parsed: unknown = JSON.parse(text);
+  if (parsed == null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new Error(`--config: expected a JSON object of ViTConfig fields, got ${text}`);
+  }
+  return parsed as Partial<ViTConfig>;
 }
 
 main().catch((e) => {

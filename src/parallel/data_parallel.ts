@@ -30,12 +30,31 @@ export interface DataParallelOptions extends WorkerPoolOptions {
   labelSmoothing?: number;
 }
 
+/** Result of {@link DataParallelTrainer.gradients}. */
+export interface DataParallelGradients {
+  /** Mean loss over the whole batch (before any update). */
+  loss: number;
+  /**
+   * Gradients of the batch's mean loss, keyed by variable name (the names of
+   * `model.trainableWeights[i].read()`), ready for `optimizer.applyGradients`. Owned by the caller.
+   */
+  grads: tf.NamedTensorMap;
+  /** Argmax of the model's output for every image of the batch, in batch order. */
+  predictions: Int32Array;
+}
+
 /** Data-parallel training of one model over worker threads. */
 export interface DataParallelTrainer {
   /** Number of worker threads. */
   readonly workers: number;
-  /** The optimizer that applies the averaged gradients. */
+  /** The model whose replicas the workers hold (and which {@link DataParallelTrainer.step} updates). */
+  readonly model: LayersModel;
+  /** The optimizer that applies the averaged gradients in {@link DataParallelTrainer.step}. */
   readonly optimizer: tf.Optimizer;
+  /** The loss the workers differentiate. */
+  readonly loss: DataParallelLoss;
+  /** Label smoothing the workers apply to `y` (softmax cross-entropy only). */
+  readonly labelSmoothing: number;
   /**
    * One optimizer step on the global batch `(x, y)`: the batch is split along its first axis
    * into one contiguous shard per worker, every worker computes the gradients of its shard's
@@ -45,6 +64,16 @@ export interface DataParallelTrainer {
    * Resolves to the mean loss over the batch (before the update). `x` and `y` are not disposed.
    */
   step(x: tf.Tensor, y: tf.Tensor): Promise<number>;
+  /**
+   * The first half of {@link DataParallelTrainer.step} without the update: the averaged
+   * gradients of the batch's mean loss (and the per-image predictions), computed by the workers
+   * on the current weights. Non-trainable weights (BatchNorm statistics) are updated from the
+   * first shard as in `step`. This is how a {@link Trainer} runs on all cores (its `parallel`
+   * option): it applies its own optimizer, schedule, clipping and EMA to these gradients.
+   * The model's trainable weights must be the ones the workers were started with (freezing or
+   * unfreezing afterwards is an error: start a new trainer).
+   */
+  gradients(x: tf.Tensor, y: tf.Tensor): Promise<DataParallelGradients>;
   /** Number of live worker threads (0 after {@link DataParallelTrainer.destroy}). */
   threadCount(): number;
   /** Stops every worker thread. Safe to call twice. The model keeps its trained weights. */
@@ -139,11 +168,11 @@ class DataParallel extends PoolClient implements DataParallelTrainer {
 
   constructor(
     pool: StartedPool,
-    private readonly model: LayersModel,
+    readonly model: LayersModel,
     readonly optimizer: tf.Optimizer,
     private readonly layout: WeightLayout,
-    private readonly loss: DataParallelLoss,
-    private readonly labelSmoothing: number,
+    readonly loss: DataParallelLoss,
+    readonly labelSmoothing: number,
   ) {
     super(pool, OWNER);
     this.trainableSize = layout.trainable.reduce((a, s) => a + s.size, 0);
@@ -163,13 +192,56 @@ class DataParallel extends PoolClient implements DataParallelTrainer {
 
   async step(x: tf.Tensor, y: tf.Tensor): Promise<number> {
     this.requireAlive('step');
+    const r = await this.compute('step', x, y, false);
+    const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    tf.tidy(() => this.optimizer.applyGradients(this.gradientTensors(variables, r.averaged)));
+    return r.loss;
+  }
+
+  async gradients(x: tf.Tensor, y: tf.Tensor): Promise<DataParallelGradients> {
+    this.requireAlive('gradients');
+    const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const layout = slotsOf(this.model.trainableWeights);
+    const describe = (slots: WeightSlot[]) => slots.map((w) => w.name).join(' ');
+    if (describe(layout) !== describe(this.layout.trainable)) {
+      throw new ConfigError(
+        `${OWNER}: gradients: the model's trainable weights changed since the workers started (${layout.length} now, ${this.layout.trainable.length} then; freezing or unfreezing after createDataParallelTrainer): start a new trainer`,
+      );
+    }
+    const r = await this.compute('gradients', x, y, true);
+    const grads = tf.tidy(() => this.gradientTensors(variables, r.averaged));
+    return { loss: r.loss, grads, predictions: r.predictions as Int32Array };
+  }
+
+  private gradientTensors(variables: tf.Variable[], averaged: Float64Array): tf.NamedTensorMap {
+    const grads: tf.NamedTensorMap = {};
+    let offset = 0;
+    variables.forEach((v, i) => {
+      const size = this.layout.trainable[i].size;
+      grads[v.name] = tf.tensor(
+        Float32Array.from(averaged.subarray(offset, offset + size)),
+        v.shape,
+        'float32',
+      );
+      offset += size;
+    });
+    return grads;
+  }
+
+  /** Sends the shards out, averages what comes back and takes the state from shard 0. */
+  private async compute(
+    method: string,
+    x: tf.Tensor,
+    y: tf.Tensor,
+    wantPredictions: boolean,
+  ): Promise<{ loss: number; averaged: Float64Array; predictions: Int32Array | null }> {
     for (const [name, t] of [
       ['x', x],
       ['y', y],
     ] as const) {
       if (!(t instanceof tf.Tensor) || t.rank < 1 || t.shape[0] === 0) {
         throw new InputShapeError(
-          `${OWNER}: step expects ${name} with a batch axis of size >= 1, got ${t instanceof tf.Tensor ? `shape [${t.shape.join(', ')}]` : String(t)}`,
+          `${OWNER}: ${method} expects ${name} with a batch axis of size >= 1, got ${t instanceof tf.Tensor ? `shape [${t.shape.join(', ')}]` : String(t)}`,
         );
       }
     }
@@ -200,6 +272,7 @@ class DataParallel extends PoolClient implements DataParallelTrainer {
             loss: this.loss,
             labelSmoothing: this.labelSmoothing,
             returnState: k === 0 && this.layout.nonTrainable.length > 0,
+            returnPredictions: wantPredictions,
           },
           [w.buffer, xs.buffer, ys.buffer],
         );
@@ -207,27 +280,15 @@ class DataParallel extends PoolClient implements DataParallelTrainer {
     );
     // mean over the batch = sum over shards of (shard size / batch) * shard mean.
     const averaged = new Float64Array(this.trainableSize);
-    let lossSum = 0;
+    let loss = 0;
+    const predictions = wantPredictions ? new Int32Array(batch) : null;
     results.forEach((r, k) => {
       const share = (ranges[k][1] - ranges[k][0]) / batch;
       const g = r.gradients;
       for (let i = 0; i < g.length; i++) averaged[i] += share * g[i];
-      lossSum += share * r.loss;
-    });
-    const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
-    tf.tidy(() => {
-      const grads: tf.NamedTensorMap = {};
-      let offset = 0;
-      variables.forEach((v, i) => {
-        const size = this.layout.trainable[i].size;
-        grads[v.name] = tf.tensor(
-          Float32Array.from(averaged.subarray(offset, offset + size)),
-          v.shape,
-          'float32',
-        );
-        offset += size;
-      });
-      this.optimizer.applyGradients(grads);
+      loss += share * r.loss;
+      if (predictions != null && r.predictions != null)
+        predictions.set(r.predictions, ranges[k][0]);
     });
     const state = results[0].state;
     if (state != null) {
@@ -244,6 +305,6 @@ class DataParallel extends PoolClient implements DataParallelTrainer {
         offset += size;
       }
     }
-    return lossSum;
+    return { loss, averaged, predictions };
   }
 }

@@ -66,6 +66,8 @@ export interface GradientsTask {
   labelSmoothing: number;
   /** Return the non-trainable weights after the forward pass (e.g. BatchNorm statistics). */
   returnState: boolean;
+  /** Return the argmax of the model's output for every image of the shard (accuracy). */
+  returnPredictions?: boolean;
 }
 
 export type WorkerTask = PingTask | PredictTask | GradientsTask;
@@ -86,4 +88,6 @@ export interface GradientsResult {
   loss: number;
   /** Non-trainable weights after the forward pass, when asked for. */
   state: Float32Array | null;
+  /** Argmax of the output over its last axis, one per image, when asked for. */
+  predictions: Int32Array | null;
 }

@@ -147,8 +147,10 @@ async function gradients(model: LayersModel, task: GradientsTask): Promise<Gradi
   const x = tf.tensor(task.x.data, task.x.shape, 'float32');
   const y = tf.tensor(task.y.data, task.y.shape, 'float32');
   try {
+    let argmax: tf.Tensor | null = null;
     const { value, grads } = tf.variableGrads(() => {
       const out = model.apply(x, { training: true }) as tf.Tensor;
+      if (task.returnPredictions) argmax = tf.keep(tf.argMax(out, -1));
       return loss(y, out) as tf.Scalar;
     }, variables);
     try {
@@ -176,10 +178,14 @@ async function gradients(model: LayersModel, task: GradientsTask): Promise<Gradi
           at += data.length;
         }
       }
+      const predictions =
+        argmax == null ? null : Int32Array.from((await (argmax as tf.Tensor).data()) as Int32Array);
       const buffers: ArrayBufferLike[] = [packed.buffer];
       if (state != null) buffers.push(state.buffer);
-      return transferring({ gradients: packed, loss: lossValue, state }, buffers);
+      if (predictions != null) buffers.push(predictions.buffer);
+      return transferring({ gradients: packed, loss: lossValue, state, predictions }, buffers);
     } finally {
+      if (argmax != null) (argmax as tf.Tensor).dispose();
       value.dispose();
       tf.dispose(Object.values(grads));
     }

@@ -34,6 +34,29 @@ export interface TrainProgress {
 /** Mixup / CutMix settings of a {@link Trainer} (`numClasses`, `random`, smoothing come from it). */
 export type TrainerMixOptions = Omit<MixOptions, 'numClasses' | 'random' | 'labelSmoothing'>;
 
+/**
+ * Computes a batch's gradients somewhere else than the calling thread: the `parallel` option of
+ * {@link Trainer}. `createDataParallelTrainer(model, { workers })` from `vit-ts/node` is one (all
+ * cores in Node); any object of this shape works.
+ */
+export interface TrainerGradientSource {
+  /** The model the source differentiates: must be the Trainer's model. */
+  readonly model: LayersModel;
+  /** Must be `'softmaxCrossEntropy'`: the Trainer's loss on its (smoothed, mixed) targets. */
+  readonly loss: string;
+  /** Must be 0: the Trainer smooths the targets itself before they are sent. */
+  readonly labelSmoothing: number;
+  /**
+   * Gradients of the mean cross-entropy of `model.apply(x, { training: true })` against the
+   * soft `targets` `[B, classes]`, keyed by variable name, the mean loss, and the argmax
+   * prediction of every image.
+   */
+  gradients(
+    x: tf.Tensor,
+    targets: tf.Tensor,
+  ): Promise<{ loss: number; grads: tf.NamedTensorMap; predictions: Int32Array }>;
+}
+
 /** Options of {@link Trainer}. */
 export interface TrainerOptions {
   /** Base learning rate per optimizer step (e.g. `warmupCosineSchedule`). Required. */
@@ -58,6 +81,14 @@ export interface TrainerOptions {
   seed?: number;
   /** Called after every step (browser pages: update a progress element). */
   onProgress?: (progress: TrainProgress) => void;
+  /**
+   * Compute each step's gradients with this source instead of on the calling thread, e.g. a
+   * `createDataParallelTrainer(model, { workers: 2 })` from `vit-ts/node` (created with the
+   * default loss and no label smoothing): the batch is split over its worker threads, and the
+   * Trainer applies its own schedule, parameter groups, clipping and EMA to the averaged
+   * gradients. Same result as one thread up to float rounding (no dropout). Default: none.
+   */
+  parallel?: TrainerGradientSource;
 }
 
 /** Result of {@link Trainer.trainEpoch}. */
@@ -95,6 +126,28 @@ export interface TrainerState {
   ema: { values: { name: string; values: Float32Array }[]; updates: number } | null;
 }
 
+function checkGradientSource(
+  owner: string,
+  source: TrainerGradientSource,
+  model: LayersModel,
+): void {
+  if (source == null || typeof source.gradients !== 'function') {
+    throw new ConfigError(
+      `${owner}: options.parallel must have a gradients(x, targets) method (e.g. createDataParallelTrainer from vit-ts/node), got ${String(source)}`,
+    );
+  }
+  if (source.model !== model) {
+    throw new ConfigError(
+      `${owner}: options.parallel was created for a different model than the Trainer's`,
+    );
+  }
+  if (source.loss !== 'softmaxCrossEntropy' || source.labelSmoothing !== 0) {
+    throw new ConfigError(
+      `${owner}: options.parallel must use loss 'softmaxCrossEntropy' with labelSmoothing 0 (the Trainer smooths its targets itself), got loss '${String(source.loss)}', labelSmoothing ${String(source.labelSmoothing)}`,
+    );
+  }
+}
+
 /**
  * A training loop for vit-ts models where `model.fit` cannot go: parameter groups with their
  * own learning rate and weight decay (layer-wise decay), a per-step schedule, gradient clipping,
@@ -124,6 +177,7 @@ export class Trainer {
   epoch = 0;
   private readonly options: TrainerOptions;
   private readonly labelSmoothing: number;
+  private parallel: TrainerGradientSource | null;
 
   constructor(model: LayersModel, options: TrainerOptions) {
     const o = 'Trainer';
@@ -145,6 +199,7 @@ export class Trainer {
       'numClasses',
       'seed',
       'onProgress',
+      'parallel',
     ]);
     for (const key of Object.keys(options)) {
       if (!known.has(key)) throw new ConfigError(`${o}: unknown option '${key}'`);
@@ -157,6 +212,8 @@ export class Trainer {
     if (options.clipGradNorm != null && !(options.clipGradNorm > 0)) {
       throw new ConfigError(`${o}: clipGradNorm must be > 0, got ${String(options.clipGradNorm)}`);
     }
+    if (options.parallel != null) checkGradientSource(o, options.parallel, model);
+    this.parallel = options.parallel ?? null;
     this.optimizer = new GroupedAdamW(options.groups ?? createParamGroups(model), options.adam);
     this.ema = options.emaDecay == null ? null : new ModelEma(model, { decay: options.emaDecay });
     this.random = new Random(options.seed ?? 0);
@@ -203,6 +260,7 @@ export class Trainer {
         'Trainer.trainStep: the model has no trainable weights (everything is frozen)',
       );
     }
+    if (this.parallel != null) return this.parallelStep(this.parallel, x, targets, labels, lr);
     let correctT: tf.Tensor | null = null;
     const { value, grads } = tf.variableGrads(() => {
       const logits = this.model.apply(x, { training: true }) as tf.Tensor2D;
@@ -211,21 +269,64 @@ export class Trainer {
       );
       return tf.mean(tf.neg(tf.sum(tf.mul(targets, tf.logSoftmax(logits, -1)), -1))) as tf.Scalar;
     }, variables);
-    let used = grads as Record<string, tf.Tensor>;
-    let gradNorm: number | null = null;
-    if (this.options.clipGradNorm != null) {
-      const clipped = await clipByGlobalNorm(used, this.options.clipGradNorm);
-      gradNorm = clipped.norm;
-      tf.dispose(Object.values(used));
-      used = clipped.grads;
-    }
-    this.optimizer.applyGradients(used, lr);
-    this.ema?.update();
+    const gradNorm = await this.applyStep(grads as Record<string, tf.Tensor>, lr);
     const loss = (await value.data())[0];
     const correct = correctT == null ? 0 : (await (correctT as tf.Tensor).data())[0];
-    tf.dispose([x, targets, value, ...Object.values(used), ...(correctT ? [correctT] : [])]);
+    tf.dispose([x, targets, value, ...(correctT ? [correctT] : [])]);
     this.step += 1;
     return { loss, correct, gradNorm };
+  }
+
+  /**
+   * Computes the following steps' gradients with `source` (see {@link TrainerOptions.parallel}),
+   * or on the calling thread again with `null`. For a trainer made by `resumeTrainer`, whose
+   * model exists only afterwards: `trainer.setParallel(await createDataParallelTrainer(trainer.model, { workers: 2 }))`.
+   * The source is not destroyed by the Trainer.
+   */
+  setParallel(source: TrainerGradientSource | null): void {
+    if (source != null) checkGradientSource('Trainer.setParallel', source, this.model);
+    this.parallel = source;
+  }
+
+  /** {@link Trainer.trainStep} with the gradients from the parallel source. */
+  private async parallelStep(
+    source: TrainerGradientSource,
+    x: tf.Tensor4D,
+    targets: tf.Tensor2D,
+    labels: tf.Tensor1D,
+    lr: number,
+  ): Promise<{ loss: number; correct: number; gradNorm: number | null }> {
+    let result: Awaited<ReturnType<TrainerGradientSource['gradients']>>;
+    try {
+      result = await source.gradients(x, targets);
+    } finally {
+      tf.dispose([x, targets]);
+    }
+    const gradNorm = await this.applyStep(result.grads, lr);
+    const truth = await labels.data();
+    let correct = 0;
+    for (let i = 0; i < truth.length; i++) if (result.predictions[i] === truth[i]) correct += 1;
+    this.step += 1;
+    return { loss: result.loss, correct, gradNorm };
+  }
+
+  /** Clipping, the optimizer update and EMA; disposes `grads`. Returns the norm when clipping. */
+  private async applyStep(grads: Record<string, tf.Tensor>, lr: number): Promise<number | null> {
+    let used = grads;
+    let gradNorm: number | null = null;
+    try {
+      if (this.options.clipGradNorm != null) {
+        const clipped = await clipByGlobalNorm(used, this.options.clipGradNorm);
+        gradNorm = clipped.norm;
+        tf.dispose(Object.values(used));
+        used = clipped.grads;
+      }
+      this.optimizer.applyGradients(used, lr);
+      this.ema?.update();
+    } finally {
+      tf.dispose(Object.values(used));
+    }
+    return gradNorm;
   }
 
   /**

@@ -2,7 +2,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { InputShapeError, ParallelWorkerError } from '../../src/errors';
-import { adamw, createViT, softmaxCrossEntropy } from '../../src/index';
+import {
+  adamw,
+  createViT,
+  freeze,
+  randomHorizontalFlip,
+  softmaxCrossEntropy,
+  Trainer,
+  type TrainerOptions,
+  warmupCosineSchedule,
+} from '../../src/index';
 import { createDataParallelTrainer, type DataParallelTrainer } from '../../src/node';
 import { describeBackends, seededValues } from '../helpers/backends';
 import { buildWorkerBundle } from '../helpers/parallel_worker';
@@ -119,6 +128,93 @@ describeBackends('createDataParallelTrainer', (backend) => {
     refOpt.dispose();
     reference.dispose();
   }, 120_000);
+
+  it('a Trainer with `parallel` trains as on one thread: weights, losses and accuracies', async () => {
+    const n = 21;
+    const data = {
+      images: tf.tensor4d(seededValues(n * 8 * 8 * 3, 5), [n, 8, 8, 3]),
+      labels: tf.tensor1d(
+        Array.from({ length: n }, (_, i) => (i * 3) % CONFIG.numClasses),
+        'int32',
+      ),
+    };
+    // Everything the Trainer adds on top of the gradient: augmentation, smoothing, clipping,
+    // parameter groups, schedule, EMA, seeded order.
+    const options = (): TrainerOptions => ({
+      schedule: warmupCosineSchedule({ peakLr: 2e-3, warmupSteps: 2, totalSteps: 9 }),
+      augment: (x, random) => randomHorizontalFlip(x, { random }),
+      labelSmoothing: 0.1,
+      clipGradNorm: 1,
+      emaDecay: 0.9,
+      seed: 3,
+    });
+    const local = new Trainer(createViT(CONFIG, {}, SEED), options());
+    const model = createViT(CONFIG, {}, SEED);
+    const source = await createDataParallelTrainer(model, { workers: 2, backend, workerFile });
+    try {
+      const parallel = new Trainer(model, { ...options(), parallel: source });
+      const initial = model.getWeights().map((w) => w.dataSync().slice());
+      for (let epoch = 0; epoch < 3; epoch++) {
+        const a = await local.trainEpoch(data, { batchSize: BATCH });
+        const b = await parallel.trainEpoch(data, { batchSize: BATCH });
+        expect(b.accuracy).toBe(a.accuracy);
+        for (let s = 0; s < a.stepLosses.length; s++) {
+          expect(Math.abs(b.stepLosses[s] - a.stepLosses[s])).toBeLessThan(1e-5);
+        }
+      }
+      let maxDiff = 0;
+      let maxMove = 0;
+      const got = model.getWeights();
+      const want = local.model.getWeights();
+      for (let i = 0; i < got.length; i++) {
+        const g = await got[i].data();
+        const w = await want[i].data();
+        for (let j = 0; j < g.length; j++) {
+          maxDiff = Math.max(maxDiff, Math.abs(g[j] - w[j]));
+          maxMove = Math.max(maxMove, Math.abs(g[j] - initial[i][j]));
+        }
+      }
+      expect(maxMove).toBeGreaterThan(1e-3);
+      expect(maxDiff).toBeLessThan(1e-5);
+      console.log(
+        `Trainer with parallel vs one thread on ${backend}: max weight difference ${maxDiff.toExponential(2)} after 9 steps`,
+      );
+      // Freezing after the workers started changes the weights they differentiate: refused.
+      freeze(model, ['head']);
+      await expect(parallel.trainStep(data.images, data.labels)).rejects.toThrow(
+        /trainable weights changed since the workers started/,
+      );
+      parallel.dispose();
+    } finally {
+      await source.destroy();
+      local.dispose();
+      model.dispose();
+      tf.dispose([data.images, data.labels]);
+    }
+  }, 120_000);
+
+  it('a Trainer refuses a parallel source for another model or with its own smoothing', async () => {
+    const model = createViT(CONFIG, {}, SEED);
+    const schedule = () => 1e-3;
+    expect(() => new Trainer(model, { schedule, parallel: trainer })).toThrow(
+      /options.parallel was created for a different model/,
+    );
+    const smoothing = {
+      model,
+      loss: 'softmaxCrossEntropy',
+      labelSmoothing: 0.1,
+      gradients: () => Promise.reject(new Error('not called')),
+    };
+    expect(() => new Trainer(model, { schedule, parallel: smoothing })).toThrow(
+      /labelSmoothing 0 \(the Trainer smooths its targets itself\), got loss 'softmaxCrossEntropy', labelSmoothing 0.1/,
+    );
+    const t = new Trainer(model, { schedule });
+    expect(() => t.setParallel({} as never)).toThrow(
+      /Trainer.setParallel: .*gradients\(x, targets\)/,
+    );
+    t.dispose();
+    model.dispose();
+  });
 
   it('a worker that throws rejects step() with ParallelWorkerError', async () => {
     const [x] = fixedBatch();
