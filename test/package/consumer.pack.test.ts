@@ -47,6 +47,7 @@ const NEEDS: Record<string, string> = {
   batchesXY:
     "declare const batches: Array<{ x: import('@tensorflow/tfjs-core').Tensor4D; y: import('@tensorflow/tfjs-core').Tensor2D }>;",
   config: "declare const config: import('vit-ts').ViTConfig;",
+  train: "declare const train: import('vit-ts').ImageDataset;",
   readFile: "import { readFile } from 'node:fs/promises';",
   countViTParams: "import { countViTParams } from 'vit-ts';",
   countTrainableParams: "import { countTrainableParams } from 'vit-ts';",
