@@ -126,11 +126,8 @@ export async function setUp(backend: string): Promise<number> {
   await tf.setBackend(backend);
   await tf.ready();
   if (tf.getBackend() !== backend) throw new Error(`backend ${backend} did not start`);
-  return matMulRate();
+  return matMulGflops();
 }
-
-/** The shared load indicator (examples/matmul_rate.ts), GFLOP/s. */
-export const matMulRate = (): Promise<number> => matMulGflops();
 
 /**
  * The first `perClass` images of each class in file order (classes in `classes`), labels

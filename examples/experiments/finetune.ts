@@ -27,12 +27,12 @@ import {
 } from '../../src/index';
 import { loadFashionMnist } from '../../src/node';
 import { FASHION_VIT_CONFIG } from '../fashion/config';
+import { matMulGflops } from '../matmul_rate';
 import {
   cropFlip,
   experimentOptions,
   makeModel,
   markdownTable,
-  matMulRate,
   modeOf,
   renderChart,
   setUp,
@@ -187,7 +187,7 @@ async function main(): Promise<void> {
     model.dispose();
   }
   base.dispose();
-  const rateAfter = await matMulRate();
+  const rateAfter = await matMulGflops();
   const table = markdownTable(
     ['strategy (classes 5-9)', 'trainable params', 'test acc', 'fine-tune time (s)'],
     rows.map((r) => [

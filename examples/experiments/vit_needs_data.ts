@@ -13,12 +13,12 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { Trainer, warmupCosineSchedule } from '../../src/index';
 import { loadFashionMnist } from '../../src/node';
+import { matMulGflops } from '../matmul_rate';
 import {
   cropFlip,
   MODEL_LABEL,
   makeModel,
   markdownTable,
-  matMulRate,
   modeOf,
   percent,
   renderChart,
@@ -104,7 +104,7 @@ async function main(): Promise<void> {
     }
     tf.dispose([train.images, train.labels]);
   }
-  const rateAfter = await matMulRate();
+  const rateAfter = await matMulGflops();
   const table = markdownTable(
     [
       'model',

@@ -16,12 +16,12 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { Trainer, warmupCosineSchedule } from '../../src/index';
 import { loadFashionMnist, terminalProgress } from '../../src/node';
+import { matMulGflops } from '../matmul_rate';
 import {
   cropFlip,
   MODEL_LABEL,
   makeModel,
   markdownTable,
-  matMulRate,
   modeOf,
   percent,
   renderChart,
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
     trainer.dispose();
     model.dispose();
   }
-  const rateAfter = await matMulRate();
+  const rateAfter = await matMulGflops();
   const table = markdownTable(
     [
       'model',

@@ -34,7 +34,7 @@ import {
   withSeed,
 } from '../../src/index';
 import { loadModel, saveModel, terminalProgress } from '../../src/node';
-import { runEpochs, startTrainer } from '../shipped_training';
+import { runEpochs, startTrainer, useWorkers } from '../shipped_training';
 import { type Digit, MNIST_SIZE, MNIST_VIT_CONFIG, splitDigits, writeSamples } from './data';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -52,6 +52,8 @@ const { values: args } = parseArgs({
     'max-steps': { type: 'string' },
     backend: { type: 'string', default: 'wasm' },
     resume: { type: 'boolean', default: false },
+    // Worker threads computing the gradients (data-parallel); 1 = the calling thread only.
+    workers: { type: 'string', default: '1' },
     init: { type: 'string' },
     checkpoint: { type: 'string', default: join(here, 'checkpoint') },
     out: { type: 'string', default: join(here, 'model') },
@@ -156,6 +158,7 @@ async function main(): Promise<void> {
   console.log(
     `backend ${tf.getBackend()}, params ${model.countParams()}, train ${trainDigits.length}, held out ${heldOutDigits.length}, ${stepsPerEpoch} steps/epoch, batch ${batchSize}, epochs ${epochs}, lr ${lr}, seed ${seed}`,
   );
+  const stopWorkers = await useWorkers(trainer, Number(args.workers), args.backend);
   await runEpochs(trainer, train, heldOut, history, {
     epochs,
     batchSize,
@@ -164,7 +167,9 @@ async function main(): Promise<void> {
     config,
     evalKey: 'heldOutAccuracy',
     metadata: initializedFrom == null ? {} : { initializedFrom },
+    workers: Number(args.workers),
   });
+  await stopWorkers();
   progress.stop();
   const final = await evaluateModel(model, heldOut);
   console.log(`held-out accuracy (2,000 digits): ${(100 * final.accuracy).toFixed(2)}%`);
