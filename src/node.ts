@@ -45,16 +45,18 @@ export { defaultWorkerFile } from './parallel/worker_pool';
 export type { WorkerPoolOptions } from './parallel/worker_pool';
 export { ParallelWorkerError } from './errors';
 
-// --- data: dataset files (Fashion-MNIST IDX, CIFAR-10 binary batches) ---
+// --- data: dataset files (Fashion-MNIST and MNIST IDX, CIFAR-10 binary batches) ---
 export {
   FASHION_MNIST_DEBIAN_DIR,
   loadCifar10,
   loadFashionMnist,
+  loadMnist,
   readCifar10Batch,
   readFashionMnist,
   readIdxFile,
+  readMnist,
 } from './data/node';
-export type { LoadCifar10Options, LoadFashionMnistOptions } from './data/node';
+export type { LoadCifar10Options, LoadFashionMnistOptions, LoadMnistOptions } from './data/node';
 
 // --- train: checkpoints (crash-safe) and the terminal progress bar ---
 export {

