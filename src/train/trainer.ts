@@ -128,22 +128,21 @@ export interface TrainerState {
 
 function checkGradientSource(
   owner: string,
+  what: string,
   source: TrainerGradientSource,
   model: LayersModel,
 ): void {
   if (source == null || typeof source.gradients !== 'function') {
     throw new ConfigError(
-      `${owner}: options.parallel must have a gradients(x, targets) method (e.g. createDataParallelTrainer from vit-ts/node), got ${String(source)}`,
+      `${owner}: ${what} must have a gradients(x, targets) method (e.g. createDataParallelTrainer from vit-ts/node), got ${String(source)}`,
     );
   }
   if (source.model !== model) {
-    throw new ConfigError(
-      `${owner}: options.parallel was created for a different model than the Trainer's`,
-    );
+    throw new ConfigError(`${owner}: ${what} was created for a different model than the Trainer's`);
   }
   if (source.loss !== 'softmaxCrossEntropy' || source.labelSmoothing !== 0) {
     throw new ConfigError(
-      `${owner}: options.parallel must use loss 'softmaxCrossEntropy' with labelSmoothing 0 (the Trainer smooths its targets itself), got loss '${String(source.loss)}', labelSmoothing ${String(source.labelSmoothing)}`,
+      `${owner}: ${what} must use loss 'softmaxCrossEntropy' with labelSmoothing 0 (the Trainer smooths its targets itself), got loss '${String(source.loss)}', labelSmoothing ${String(source.labelSmoothing)}`,
     );
   }
 }
@@ -212,7 +211,8 @@ export class Trainer {
     if (options.clipGradNorm != null && !(options.clipGradNorm > 0)) {
       throw new ConfigError(`${o}: clipGradNorm must be > 0, got ${String(options.clipGradNorm)}`);
     }
-    if (options.parallel != null) checkGradientSource(o, options.parallel, model);
+    if (options.parallel != null)
+      checkGradientSource(o, 'options.parallel', options.parallel, model);
     this.parallel = options.parallel ?? null;
     this.optimizer = new GroupedAdamW(options.groups ?? createParamGroups(model), options.adam);
     this.ema = options.emaDecay == null ? null : new ModelEma(model, { decay: options.emaDecay });
@@ -284,7 +284,7 @@ export class Trainer {
    * The source is not destroyed by the Trainer.
    */
   setParallel(source: TrainerGradientSource | null): void {
-    if (source != null) checkGradientSource('Trainer.setParallel', source, this.model);
+    if (source != null) checkGradientSource('Trainer.setParallel', 'source', source, this.model);
     this.parallel = source;
   }
 
