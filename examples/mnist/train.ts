@@ -226,6 +226,7 @@ async function main(): Promise<void> {
       history,
       heldOutAccuracy: final.accuracy,
       heldOutLoss: final.loss,
+      testSize: test.count,
       testAccuracy: test.accuracy,
       testLoss: test.loss,
     },
