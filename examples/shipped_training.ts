@@ -36,7 +36,10 @@ export async function useWorkers(
   workers: number,
   backend: string,
 ): Promise<() => Promise<void>> {
-  if (!(workers > 1)) return async () => undefined;
+  if (!Number.isInteger(workers) || workers < 1) {
+    throw new Error(`--workers must be a whole number >= 1, got ${String(workers)}`);
+  }
+  if (workers === 1) return async () => undefined;
   // Running from the TypeScript sources: the worker is bundled first, as tsup does for the package.
   const source = await createDataParallelTrainer(trainer.model, {
     workers,

@@ -93,16 +93,19 @@ async function main(): Promise<void> {
     `backend ${tf.getBackend()}, params ${model.countParams()}, ${stepsPerEpoch} steps/epoch, batch ${batchSize}, epochs ${epochs}`,
   );
   const stopWorkers = await useWorkers(trainer, Number(args.workers), args.backend);
-  await runEpochs(trainer, train, testPart, history, {
-    epochs,
-    batchSize,
-    maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
-    checkpoint: args.checkpoint,
-    config,
-    evalKey: 'testAccuracyFirst2000',
-    workers: Number(args.workers),
-  });
-  await stopWorkers();
+  try {
+    await runEpochs(trainer, train, testPart, history, {
+      epochs,
+      batchSize,
+      maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
+      checkpoint: args.checkpoint,
+      config,
+      evalKey: 'testAccuracyFirst2000',
+      workers: Number(args.workers),
+    });
+  } finally {
+    await stopWorkers();
+  }
   const full = await evaluateModel(model, test);
   console.log(`test accuracy (10,000 images): ${(100 * full.accuracy).toFixed(2)}%`);
   model.setUserDefinedMetadata({

@@ -63,20 +63,24 @@ export function fullTrainingDigits(exclude: readonly Digit[]): {
   count: number;
 } {
   const all = readMnist({ dir: mnistIdxDir(), split: 'train' });
-  const excluded = new Set(exclude.map((d) => digitKey(d.pixels, d.label)));
+  const found = new Map(exclude.map((d) => [digitKey(d.pixels, d.label), 0]));
+  if (found.size !== exclude.length) {
+    throw new Error(`fullTrainingDigits: the ${exclude.length} digits to exclude are not distinct`);
+  }
   const keep: number[] = [];
-  let removed = 0;
   for (let i = 0; i < all.count; i++) {
     const key = digitKey(
       all.images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS),
       all.labels[i],
     );
-    if (excluded.has(key)) removed += 1;
-    else keep.push(i);
+    const n = found.get(key);
+    if (n == null) keep.push(i);
+    else found.set(key, n + 1);
   }
-  if (removed !== exclude.length) {
+  const wrong = [...found.values()].filter((n) => n !== 1).length;
+  if (wrong > 0) {
     throw new Error(
-      `fullTrainingDigits: ${exclude.length} digits to exclude, but ${removed} training images matched them`,
+      `fullTrainingDigits: ${wrong} of the ${exclude.length} digits to exclude were not found exactly once among the training images`,
     );
   }
   const images = new Float32Array(keep.length * MNIST_PIXELS);

@@ -185,17 +185,20 @@ async function main(): Promise<void> {
     `backend ${tf.getBackend()}, params ${model.countParams()}, train ${trainSize}, held out ${heldOutDigits.length}, ${stepsPerEpoch} steps/epoch, batch ${batchSize}, epochs ${epochs}, lr ${lr}, seed ${seed}`,
   );
   const stopWorkers = await useWorkers(trainer, Number(args.workers), args.backend);
-  await runEpochs(trainer, train, heldOut, history, {
-    epochs,
-    batchSize,
-    maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
-    checkpoint: args.checkpoint,
-    config,
-    evalKey: 'heldOutAccuracy',
-    metadata: initializedFrom == null ? {} : { initializedFrom },
-    workers: Number(args.workers),
-  });
-  await stopWorkers();
+  try {
+    await runEpochs(trainer, train, heldOut, history, {
+      epochs,
+      batchSize,
+      maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
+      checkpoint: args.checkpoint,
+      config,
+      evalKey: 'heldOutAccuracy',
+      metadata: initializedFrom == null ? {} : { initializedFrom },
+      workers: Number(args.workers),
+    });
+  } finally {
+    await stopWorkers();
+  }
   progress.stop();
   const final = await evaluateModel(model, heldOut);
   console.log(`held-out accuracy (2,000 digits): ${(100 * final.accuracy).toFixed(2)}%`);

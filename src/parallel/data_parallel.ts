@@ -194,35 +194,34 @@ class DataParallel extends PoolClient implements DataParallelTrainer {
     this.requireAlive('step');
     const r = await this.compute('step', x, y, false);
     const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
-    tf.tidy(() => this.optimizer.applyGradients(this.gradientTensors(variables, r.averaged)));
+    tf.tidy(() => this.optimizer.applyGradients(this.gradientTensors(variables, r)));
     return r.loss;
   }
 
   async gradients(x: tf.Tensor, y: tf.Tensor): Promise<DataParallelGradients> {
     this.requireAlive('gradients');
-    const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
-    const layout = slotsOf(this.model.trainableWeights);
-    const describe = (slots: WeightSlot[]) => slots.map((w) => w.name).join(' ');
-    if (describe(layout) !== describe(this.layout.trainable)) {
-      throw new ConfigError(
-        `${OWNER}: gradients: the model's trainable weights changed since the workers started (${layout.length} now, ${this.layout.trainable.length} then; freezing or unfreezing after createDataParallelTrainer): start a new trainer`,
-      );
-    }
     const r = await this.compute('gradients', x, y, true);
-    const grads = tf.tidy(() => this.gradientTensors(variables, r.averaged));
+    const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
+    const grads = tf.tidy(() => this.gradientTensors(variables, r));
     return { loss: r.loss, grads, predictions: r.predictions as Int32Array };
   }
 
-  private gradientTensors(variables: tf.Variable[], averaged: Float64Array): tf.NamedTensorMap {
+  /** Named gradient tensors; a weight no shard's loss reaches is left out, as tf.variableGrads does. */
+  private gradientTensors(
+    variables: tf.Variable[],
+    r: { averaged: Float64Array; reached: Uint8Array },
+  ): tf.NamedTensorMap {
     const grads: tf.NamedTensorMap = {};
     let offset = 0;
     variables.forEach((v, i) => {
       const size = this.layout.trainable[i].size;
-      grads[v.name] = tf.tensor(
-        Float32Array.from(averaged.subarray(offset, offset + size)),
-        v.shape,
-        'float32',
-      );
+      if (r.reached[i] === 1) {
+        grads[v.name] = tf.tensor(
+          Float32Array.from(r.averaged.subarray(offset, offset + size)),
+          v.shape,
+          'float32',
+        );
+      }
       offset += size;
     });
     return grads;
@@ -234,7 +233,21 @@ class DataParallel extends PoolClient implements DataParallelTrainer {
     x: tf.Tensor,
     y: tf.Tensor,
     wantPredictions: boolean,
-  ): Promise<{ loss: number; averaged: Float64Array; predictions: Int32Array | null }> {
+  ): Promise<{
+    loss: number;
+    averaged: Float64Array;
+    reached: Uint8Array;
+    predictions: Int32Array | null;
+  }> {
+    // The workers hold replicas with the weights the pool started with: gradients are matched to
+    // the model's weights by position, so a freeze / unfreeze since then would misassign them.
+    const layout = slotsOf(this.model.trainableWeights);
+    const describe = (slots: WeightSlot[]) => slots.map((w) => w.name).join(' ');
+    if (describe(layout) !== describe(this.layout.trainable)) {
+      throw new ConfigError(
+        `${OWNER}: ${method}: the model's trainable weights changed since the workers started (${layout.length} now, ${this.layout.trainable.length} then; freezing or unfreezing after createDataParallelTrainer): start a new trainer`,
+      );
+    }
     for (const [name, t] of [
       ['x', x],
       ['y', y],
@@ -280,15 +293,25 @@ class DataParallel extends PoolClient implements DataParallelTrainer {
     );
     // mean over the batch = sum over shards of (shard size / batch) * shard mean.
     const averaged = new Float64Array(this.trainableSize);
+    const reached = new Uint8Array(this.layout.trainable.length);
     let loss = 0;
     const predictions = wantPredictions ? new Int32Array(batch) : null;
     results.forEach((r, k) => {
-      const share = (ranges[k][1] - ranges[k][0]) / batch;
+      const [start, end] = ranges[k];
+      const share = (end - start) / batch;
       const g = r.gradients;
       for (let i = 0; i < g.length; i++) averaged[i] += share * g[i];
+      // A worker script from before the mask existed: every weight counts as reached.
+      for (let i = 0; i < reached.length; i++) reached[i] |= r.reached?.[i] ?? 1;
       loss += share * r.loss;
-      if (predictions != null && r.predictions != null)
-        predictions.set(r.predictions, ranges[k][0]);
+      if (predictions != null) {
+        if (r.predictions == null || r.predictions.length !== end - start) {
+          throw new InputShapeError(
+            `${OWNER}: ${method}: predictions need a model output of shape [batch, classes]; shard ${k} of ${end - start} images returned ${r.predictions == null ? 'none' : `${r.predictions.length} values`}`,
+          );
+        }
+        predictions.set(r.predictions, start);
+      }
     });
     const state = results[0].state;
     if (state != null) {
@@ -305,6 +328,6 @@ class DataParallel extends PoolClient implements DataParallelTrainer {
         offset += size;
       }
     }
-    return { loss, averaged, predictions };
+    return { loss, averaged, reached, predictions };
   }
 }

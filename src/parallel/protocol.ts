@@ -84,6 +84,8 @@ export interface PredictResult {
 export interface GradientsResult {
   /** Gradients of the shard's mean loss, packed in the trainable layout order. */
   gradients: Float32Array;
+  /** Per trainable weight: 1 if the loss reaches it (it has a gradient), 0 if not. */
+  reached: Uint8Array;
   /** Mean loss over the shard. */
   loss: number;
   /** Non-trainable weights after the forward pass, when asked for. */

@@ -146,21 +146,28 @@ async function gradients(model: LayersModel, task: GradientsTask): Promise<Gradi
   const loss = lossFunction(task);
   const x = tf.tensor(task.x.data, task.x.shape, 'float32');
   const y = tf.tensor(task.y.data, task.y.shape, 'float32');
+  // Kept out of variableGrads' scope; disposed below even when the backward pass throws.
+  let argmax: tf.Tensor | null = null;
   try {
-    let argmax: tf.Tensor | null = null;
     const { value, grads } = tf.variableGrads(() => {
       const out = model.apply(x, { training: true }) as tf.Tensor;
-      if (task.returnPredictions) argmax = tf.keep(tf.argMax(out, -1));
+      // One class per image only for [batch, classes] outputs; the caller checks the count.
+      if (task.returnPredictions && out.rank === 2) argmax = tf.keep(tf.argMax(out, -1));
       return loss(y, out) as tf.Scalar;
     }, variables);
     try {
       const total = variables.reduce((a, v) => a + v.size, 0);
       const packed = new Float32Array(total);
+      // A weight the loss does not reach (e.g. an unused head) has no gradient, as in
+      // tf.variableGrads: marked 0 here so the caller leaves it out (a zero would still decay it).
+      const reached = new Uint8Array(variables.length);
       let offset = 0;
-      for (const v of variables) {
+      for (const [i, v] of variables.entries()) {
         const g = grads[v.name];
-        // A weight the loss does not reach (e.g. an unused head) gets a zero gradient.
-        if (g != null) packed.set((await g.data()) as Float32Array, offset);
+        if (g != null) {
+          packed.set((await g.data()) as Float32Array, offset);
+          reached[i] = 1;
+        }
         offset += v.size;
       }
       const lossValue = (await value.data())[0];
@@ -180,16 +187,19 @@ async function gradients(model: LayersModel, task: GradientsTask): Promise<Gradi
       }
       const predictions =
         argmax == null ? null : Int32Array.from((await (argmax as tf.Tensor).data()) as Int32Array);
-      const buffers: ArrayBufferLike[] = [packed.buffer];
+      const buffers: ArrayBufferLike[] = [packed.buffer, reached.buffer];
       if (state != null) buffers.push(state.buffer);
       if (predictions != null) buffers.push(predictions.buffer);
-      return transferring({ gradients: packed, loss: lossValue, state, predictions }, buffers);
+      return transferring(
+        { gradients: packed, reached, loss: lossValue, state, predictions },
+        buffers,
+      );
     } finally {
-      if (argmax != null) (argmax as tf.Tensor).dispose();
       value.dispose();
       tf.dispose(Object.values(grads));
     }
   } finally {
+    if (argmax != null) (argmax as tf.Tensor).dispose();
     x.dispose();
     y.dispose();
   }

@@ -207,7 +207,8 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
 /**
  * Loads a checkpoint and builds a {@link Trainer} that continues it exactly: same weights,
  * optimizer moments, EMA, step (schedule position), epoch and random streams. Pass the same
- * options as the original run (the schedule and groups are code, not data).
+ * options as the original run (the schedule and groups are code, not data), except `parallel`:
+ * call `trainer.setParallel(...)` on the result instead.
  *
  * @example
  * const { trainer, metadata } = await resumeTrainer('runs/vit', { schedule, seed: 1 });
@@ -216,8 +217,19 @@ export async function resumeTrainer(
   dir: string,
   options: TrainerOptions,
 ): Promise<{ trainer: Trainer; metadata: Record<string, unknown> }> {
+  if (options?.parallel != null) {
+    // The pool must be made for the model this function loads: it does not exist yet.
+    throw new ConfigError(
+      'resumeTrainer: options.parallel cannot be given here (the checkpoint model is loaded by this call); resume first, then trainer.setParallel(await createDataParallelTrainer(trainer.model, { workers }))',
+    );
+  }
   const { model, state, metadata } = await loadCheckpoint(dir);
-  const trainer = new Trainer(model, options);
-  trainer.setState(state);
-  return { trainer, metadata };
+  try {
+    const trainer = new Trainer(model, options);
+    trainer.setState(state);
+    return { trainer, metadata };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
 }

@@ -86,7 +86,9 @@ export interface TrainerOptions {
    * `createDataParallelTrainer(model, { workers: 2 })` from `vit-ts/node` (created with the
    * default loss and no label smoothing): the batch is split over its worker threads, and the
    * Trainer applies its own schedule, parameter groups, clipping and EMA to the averaged
-   * gradients. Same result as one thread up to float rounding (no dropout). Default: none.
+   * gradients. Same result as one thread up to float rounding for models without dropout, drop
+   * path or BatchNorm (replicas draw their own random numbers and normalise each shard with its
+   * own batch statistics). Default: none.
    */
   parallel?: TrainerGradientSource;
 }
@@ -138,7 +140,9 @@ function checkGradientSource(
     );
   }
   if (source.model !== model) {
-    throw new ConfigError(`${owner}: ${what} was created for a different model than the Trainer's`);
+    throw new ConfigError(
+      `${owner}: ${what} was created for a different model (${String(source.model?.name)}) than the Trainer's (${model.name})`,
+    );
   }
   if (source.loss !== 'softmaxCrossEntropy' || source.labelSmoothing !== 0) {
     throw new ConfigError(

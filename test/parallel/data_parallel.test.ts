@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -12,7 +15,12 @@ import {
   type TrainerOptions,
   warmupCosineSchedule,
 } from '../../src/index';
-import { createDataParallelTrainer, type DataParallelTrainer } from '../../src/node';
+import {
+  createDataParallelTrainer,
+  type DataParallelTrainer,
+  resumeTrainer,
+  saveCheckpoint,
+} from '../../src/node';
 import { describeBackends, seededValues } from '../helpers/backends';
 import { buildWorkerBundle } from '../helpers/parallel_worker';
 
@@ -146,6 +154,7 @@ describeBackends('createDataParallelTrainer', (backend) => {
       labelSmoothing: 0.1,
       clipGradNorm: 1,
       emaDecay: 0.9,
+      mix: { mixupAlpha: 0.4, cutmixAlpha: 1, prob: 0.7 },
       seed: 3,
     });
     const local = new Trainer(createViT(CONFIG, {}, SEED), options());
@@ -154,6 +163,7 @@ describeBackends('createDataParallelTrainer', (backend) => {
     try {
       const parallel = new Trainer(model, { ...options(), parallel: source });
       const initial = model.getWeights().map((w) => w.dataSync().slice());
+      let tensorsAfterFirst = 0;
       for (let epoch = 0; epoch < 3; epoch++) {
         const a = await local.trainEpoch(data, { batchSize: BATCH });
         const b = await parallel.trainEpoch(data, { batchSize: BATCH });
@@ -161,7 +171,14 @@ describeBackends('createDataParallelTrainer', (backend) => {
         for (let s = 0; s < a.stepLosses.length; s++) {
           expect(Math.abs(b.stepLosses[s] - a.stepLosses[s])).toBeLessThan(1e-5);
         }
+        // The first epoch creates optimizer and EMA slots; later epochs must leak nothing.
+        if (epoch === 0) tensorsAfterFirst = tf.memory().numTensors;
+        else expect(tf.memory().numTensors).toBe(tensorsAfterFirst);
       }
+      // The EMA weights (updated in the calling thread from the parallel steps) agree too.
+      const emaLocal = await local.evaluate(data, { useEma: true });
+      const emaParallel = await parallel.evaluate(data, { useEma: true });
+      expect(Math.abs(emaParallel.loss - emaLocal.loss)).toBeLessThan(1e-5);
       let maxDiff = 0;
       let maxMove = 0;
       const got = model.getWeights();
@@ -193,11 +210,66 @@ describeBackends('createDataParallelTrainer', (backend) => {
     }
   }, 120_000);
 
+  it('a resumed run goes parallel with setParallel and continues like a one-thread resume', async () => {
+    const n = 14;
+    const data = {
+      images: tf.tensor4d(seededValues(n * 8 * 8 * 3, 9), [n, 8, 8, 3]),
+      labels: tf.tensor1d(
+        Array.from({ length: n }, (_, i) => i % CONFIG.numClasses),
+        'int32',
+      ),
+    };
+    const options = (): TrainerOptions => ({
+      schedule: warmupCosineSchedule({ peakLr: 2e-3, warmupSteps: 1, totalSteps: 10 }),
+      labelSmoothing: 0.1,
+      seed: 5,
+    });
+    const first = new Trainer(createViT(CONFIG, {}, SEED), options());
+    await first.trainEpoch(data, { batchSize: BATCH });
+    const dir = mkdtempSync(join(tmpdir(), 'vit-ts-dp-resume-'));
+    await saveCheckpoint(dir, first);
+    first.dispose();
+    first.model.dispose();
+    await expect(resumeTrainer(dir, { ...options(), parallel: trainer })).rejects.toThrow(
+      /resumeTrainer: options.parallel cannot be given here .* trainer.setParallel/,
+    );
+    const local = await resumeTrainer(dir, options());
+    const resumed = await resumeTrainer(dir, options());
+    const source = await createDataParallelTrainer(resumed.trainer.model, {
+      workers: 2,
+      backend,
+      workerFile,
+    });
+    try {
+      resumed.trainer.setParallel(source);
+      const a = await local.trainer.trainEpoch(data, { batchSize: BATCH });
+      const b = await resumed.trainer.trainEpoch(data, { batchSize: BATCH });
+      expect(b.accuracy).toBe(a.accuracy);
+      expect(b.stepLosses).toHaveLength(2);
+      for (let s = 0; s < 2; s++) {
+        expect(Math.abs(b.stepLosses[s] - a.stepLosses[s])).toBeLessThan(1e-5);
+      }
+      // Back to one thread.
+      resumed.trainer.setParallel(null);
+      const c = await resumed.trainer.trainEpoch(data, { batchSize: BATCH });
+      const d = await local.trainer.trainEpoch(data, { batchSize: BATCH });
+      expect(Math.abs(c.loss - d.loss)).toBeLessThan(1e-5);
+    } finally {
+      await source.destroy();
+      for (const r of [local, resumed]) {
+        r.trainer.dispose();
+        r.trainer.model.dispose();
+      }
+      tf.dispose([data.images, data.labels]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
   it('a Trainer refuses a parallel source for another model or with its own smoothing', async () => {
     const model = createViT(CONFIG, {}, SEED);
     const schedule = () => 1e-3;
     expect(() => new Trainer(model, { schedule, parallel: trainer })).toThrow(
-      /options.parallel was created for a different model/,
+      /options.parallel was created for a different model \(.+\) than the Trainer's \(.+\)/,
     );
     const smoothing = {
       model,
