@@ -43,9 +43,11 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'vit-ts-quant-'));
   reference = await loadModel(mnistModel);
   const meta = reference.getUserDefinedMetadata() as {
-    training: { seed: number; trainSize: number };
+    training: { seed: number; heldOutSize: number };
   };
-  const held = splitDigits(meta.training.seed, meta.training.trainSize).heldOut.slice(0, 500);
+  // The held-out part of the seeded split of the 10,000 npm digits (never trained on).
+  const split = splitDigits(meta.training.seed, 10_000 - meta.training.heldOutSize);
+  const held = split.heldOut.slice(0, 500);
   const buf = new Float32Array(held.length * 784);
   for (const [i, d] of held.entries()) buf.set(d.pixels, i * 784);
   x = tf.tensor4d(buf, [held.length, 28, 28, 1]);
