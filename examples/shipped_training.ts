@@ -65,14 +65,31 @@ export interface RunEpochsOptions {
   config: ViTConfig;
   /** Record key of the evaluation accuracy, e.g. `heldOutAccuracy`. */
   evalKey: string;
-  /** Worker threads computing the gradients (recorded per epoch when > 1). */
+  /** Worker threads computing the gradients (started here, stopped at the end; recorded per epoch when > 1). */
   workers?: number;
+  /** Backend of the worker threads. Default `'wasm'`. */
+  backend?: string;
   /** More JSON fields stored with every checkpoint (a resumed run reads them back). */
   metadata?: Record<string, unknown>;
 }
 
 /** Trains from the trainer's epoch to `epochs`, appending one record per epoch to `history`. */
 export async function runEpochs(
+  trainer: Trainer,
+  train: { images: tf.Tensor4D; labels: tf.Tensor1D },
+  evalSet: { images: tf.Tensor4D; labels: tf.Tensor1D },
+  history: object[],
+  o: RunEpochsOptions,
+): Promise<void> {
+  const stopWorkers = await useWorkers(trainer, o.workers ?? 1, o.backend ?? 'wasm');
+  try {
+    await trainEpochs(trainer, train, evalSet, history, o);
+  } finally {
+    await stopWorkers();
+  }
+}
+
+async function trainEpochs(
   trainer: Trainer,
   train: { images: tf.Tensor4D; labels: tf.Tensor1D },
   evalSet: { images: tf.Tensor4D; labels: tf.Tensor1D },

@@ -28,7 +28,7 @@ import {
 } from '../../src/index';
 import { loadFashionMnist, saveModel, terminalProgress } from '../../src/node';
 import { runOptions, trainingOptions } from '../experiments/common';
-import { runEpochs, startTrainer, useWorkers } from '../shipped_training';
+import { runEpochs, startTrainer } from '../shipped_training';
 import { FASHION_VIT_CONFIG } from './config';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -92,20 +92,16 @@ async function main(): Promise<void> {
   console.log(
     `backend ${tf.getBackend()}, params ${model.countParams()}, ${stepsPerEpoch} steps/epoch, batch ${batchSize}, epochs ${epochs}`,
   );
-  const stopWorkers = await useWorkers(trainer, Number(args.workers), args.backend);
-  try {
-    await runEpochs(trainer, train, testPart, history, {
-      epochs,
-      batchSize,
-      maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
-      checkpoint: args.checkpoint,
-      config,
-      evalKey: 'testAccuracyFirst2000',
-      workers: Number(args.workers),
-    });
-  } finally {
-    await stopWorkers();
-  }
+  await runEpochs(trainer, train, testPart, history, {
+    epochs,
+    batchSize,
+    maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
+    checkpoint: args.checkpoint,
+    config,
+    evalKey: 'testAccuracyFirst2000',
+    workers: Number(args.workers),
+    backend: args.backend,
+  });
   const full = await evaluateModel(model, test);
   console.log(`test accuracy (10,000 images): ${(100 * full.accuracy).toFixed(2)}%`);
   model.setUserDefinedMetadata({

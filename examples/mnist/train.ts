@@ -38,7 +38,7 @@ import {
   withSeed,
 } from '../../src/index';
 import { loadMnist, loadModel, saveModel, terminalProgress } from '../../src/node';
-import { runEpochs, startTrainer, useWorkers } from '../shipped_training';
+import { runEpochs, startTrainer } from '../shipped_training';
 import {
   type Digit,
   fullTrainingDigits,
@@ -184,21 +184,17 @@ async function main(): Promise<void> {
   console.log(
     `backend ${tf.getBackend()}, params ${model.countParams()}, train ${trainSize}, held out ${heldOutDigits.length}, ${stepsPerEpoch} steps/epoch, batch ${batchSize}, epochs ${epochs}, lr ${lr}, seed ${seed}`,
   );
-  const stopWorkers = await useWorkers(trainer, Number(args.workers), args.backend);
-  try {
-    await runEpochs(trainer, train, heldOut, history, {
-      epochs,
-      batchSize,
-      maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
-      checkpoint: args.checkpoint,
-      config,
-      evalKey: 'heldOutAccuracy',
-      metadata: initializedFrom == null ? {} : { initializedFrom },
-      workers: Number(args.workers),
-    });
-  } finally {
-    await stopWorkers();
-  }
+  await runEpochs(trainer, train, heldOut, history, {
+    epochs,
+    batchSize,
+    maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
+    checkpoint: args.checkpoint,
+    config,
+    evalKey: 'heldOutAccuracy',
+    metadata: initializedFrom == null ? {} : { initializedFrom },
+    workers: Number(args.workers),
+    backend: args.backend,
+  });
   progress.stop();
   const final = await evaluateModel(model, heldOut);
   console.log(`held-out accuracy (2,000 digits): ${(100 * final.accuracy).toFixed(2)}%`);

@@ -25,6 +25,24 @@ import { describeBackends } from '../helpers/backends';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'vit-ts-data-'));
 
+/** Images per class and the pixel mean / standard deviation of decoded digits-like images. */
+function classCountsAndMoments(d: { labels: Int32Array; images: Float32Array }): {
+  counts: number[];
+  mean: number;
+  std: number;
+} {
+  const counts = new Array(10).fill(0);
+  for (const l of d.labels) counts[l]++;
+  let sum = 0;
+  let sq = 0;
+  for (const v of d.images) {
+    sum += v;
+    sq += v * v;
+  }
+  const mean = sum / d.images.length;
+  return { counts, mean, std: Math.sqrt(sq / d.images.length - mean * mean) };
+}
+
 /** A CIFAR-10 record written byte by byte in the documented layout. */
 function cifarRecord(
   label: number,
@@ -219,18 +237,10 @@ describe('MNIST files (readMnist)', () => {
   it('the training split: 60,000 digits, class counts, pixel mean 0.1307 and std 0.3081', () => {
     const train = readMnist({ dir: MNIST_DIR });
     expect(train.count).toBe(60000);
-    const counts = new Array(10).fill(0);
-    for (const l of train.labels) counts[l]++;
+    const { counts, mean, std } = classCountsAndMoments(train);
     expect(counts).toEqual([5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
-    let sum = 0;
-    let sq = 0;
-    for (const v of train.images) {
-      sum += v;
-      sq += v * v;
-    }
-    const mean = sum / train.images.length;
     expect(mean).toBeCloseTo(0.1307, 4);
-    expect(Math.sqrt(sq / train.images.length - mean * mean)).toBeCloseTo(0.3081, 4);
+    expect(std).toBeCloseTo(0.3081, 4);
     expect(readMnist({ dir: MNIST_DIR, split: 'test', limit: 3 }).count).toBe(3);
   });
 
@@ -262,18 +272,10 @@ describe('Fashion-MNIST files', () => {
     const train = readFashionMnist({ split: 'train' });
     expect(train.count).toBe(60000);
     expect([train.height, train.width, train.channels]).toEqual([28, 28, 1]);
-    const counts = new Array(10).fill(0);
-    for (const l of train.labels) counts[l]++;
+    const { counts, mean, std } = classCountsAndMoments(train);
     expect(counts).toEqual(Array(10).fill(6000));
-    let sum = 0;
-    let sq = 0;
-    for (const v of train.images) {
-      sum += v;
-      sq += v * v;
-    }
-    const mean = sum / train.images.length;
     expect(mean).toBeCloseTo(0.286, 3);
-    expect(Math.sqrt(sq / train.images.length - mean * mean)).toBeCloseTo(0.353, 3);
+    expect(std).toBeCloseTo(0.353, 3);
   });
 
   it('names the Debian package when the files are absent, and checks image/label agreement', () => {

@@ -53,6 +53,17 @@ function fixedBatch(): [tf.Tensor4D, tf.Tensor2D] {
   return [x, tf.oneHot(tf.tensor1d(labels, 'int32'), CONFIG.numClasses) as tf.Tensor2D];
 }
 
+/** `n` seeded 8 x 8 x 3 images with labels cycling through `step * i` mod the classes. */
+function labelledImages(n: number, seed: number, step: number) {
+  return {
+    images: tf.tensor4d(seededValues(n * 8 * 8 * 3, seed), [n, 8, 8, 3]),
+    labels: tf.tensor1d(
+      Array.from({ length: n }, (_, i) => (i * step) % CONFIG.numClasses),
+      'int32',
+    ),
+  };
+}
+
 /** Single-threaded reference: the gradient of the mean loss over the whole batch, one AdamW step. */
 function referenceStep(model: LayersModel, opt: tf.Optimizer, x: tf.Tensor, y: tf.Tensor): number {
   const loss = softmaxCrossEntropy();
@@ -138,14 +149,7 @@ describeBackends('createDataParallelTrainer', (backend) => {
   }, 120_000);
 
   it('a Trainer with `parallel` trains as on one thread: weights, losses and accuracies', async () => {
-    const n = 21;
-    const data = {
-      images: tf.tensor4d(seededValues(n * 8 * 8 * 3, 5), [n, 8, 8, 3]),
-      labels: tf.tensor1d(
-        Array.from({ length: n }, (_, i) => (i * 3) % CONFIG.numClasses),
-        'int32',
-      ),
-    };
+    const data = labelledImages(21, 5, 3);
     // Everything the Trainer adds on top of the gradient: augmentation, smoothing, clipping,
     // parameter groups, schedule, EMA, seeded order.
     const options = (): TrainerOptions => ({
@@ -211,14 +215,7 @@ describeBackends('createDataParallelTrainer', (backend) => {
   }, 120_000);
 
   it('a resumed run goes parallel with setParallel and continues like a one-thread resume', async () => {
-    const n = 14;
-    const data = {
-      images: tf.tensor4d(seededValues(n * 8 * 8 * 3, 9), [n, 8, 8, 3]),
-      labels: tf.tensor1d(
-        Array.from({ length: n }, (_, i) => i % CONFIG.numClasses),
-        'int32',
-      ),
-    };
+    const data = labelledImages(14, 9, 1);
     const options = (): TrainerOptions => ({
       schedule: warmupCosineSchedule({ peakLr: 2e-3, warmupSteps: 1, totalSteps: 10 }),
       labelSmoothing: 0.1,
