@@ -64,6 +64,31 @@ function labelledImages(n: number, seed: number, step: number) {
   };
 }
 
+/**
+ * Largest difference between two models' weights, and the largest move of `b`'s weights from
+ * `initial` (to show that training happened at all).
+ */
+async function weightDifference(
+  a: LayersModel,
+  b: LayersModel,
+  initial: Float32Array[] | ArrayLike<number>[],
+): Promise<{ maxDiff: number; maxMove: number }> {
+  const got = a.getWeights();
+  const want = b.getWeights();
+  expect(got.length).toBe(want.length);
+  let maxDiff = 0;
+  let maxMove = 0;
+  for (let i = 0; i < got.length; i++) {
+    const x = await got[i].data();
+    const y = await want[i].data();
+    for (let j = 0; j < x.length; j++) {
+      maxDiff = Math.max(maxDiff, Math.abs(x[j] - y[j]));
+      maxMove = Math.max(maxMove, Math.abs(y[j] - initial[i][j]));
+    }
+  }
+  return { maxDiff, maxMove };
+}
+
 /** Single-threaded reference: the gradient of the mean loss over the whole batch, one AdamW step. */
 function referenceStep(model: LayersModel, opt: tf.Optimizer, x: tf.Tensor, y: tf.Tensor): number {
   const loss = softmaxCrossEntropy();
@@ -125,19 +150,7 @@ describeBackends('createDataParallelTrainer', (backend) => {
     for (let s = 0; s < STEPS; s++) {
       expect(Math.abs(parallelLosses[s] - referenceLosses[s])).toBeLessThan(1e-5);
     }
-    const got = parallelModel.getWeights();
-    const want = reference.getWeights();
-    expect(got.length).toBe(want.length);
-    let maxDiff = 0;
-    let maxMove = 0;
-    for (let i = 0; i < got.length; i++) {
-      const a = await got[i].data();
-      const b = await want[i].data();
-      for (let j = 0; j < a.length; j++) {
-        maxDiff = Math.max(maxDiff, Math.abs(a[j] - b[j]));
-        maxMove = Math.max(maxMove, Math.abs(b[j] - initial[i][j]));
-      }
-    }
+    const { maxDiff, maxMove } = await weightDifference(parallelModel, reference, initial);
     expect(maxMove).toBeGreaterThan(1e-3);
     expect(maxDiff).toBeLessThan(1e-5);
     console.log(
@@ -183,18 +196,8 @@ describeBackends('createDataParallelTrainer', (backend) => {
       const emaLocal = await local.evaluate(data, { useEma: true });
       const emaParallel = await parallel.evaluate(data, { useEma: true });
       expect(Math.abs(emaParallel.loss - emaLocal.loss)).toBeLessThan(1e-5);
-      let maxDiff = 0;
-      let maxMove = 0;
-      const got = model.getWeights();
-      const want = local.model.getWeights();
-      for (let i = 0; i < got.length; i++) {
-        const g = await got[i].data();
-        const w = await want[i].data();
-        for (let j = 0; j < g.length; j++) {
-          maxDiff = Math.max(maxDiff, Math.abs(g[j] - w[j]));
-          maxMove = Math.max(maxMove, Math.abs(g[j] - initial[i][j]));
-        }
-      }
+      // maxMove is measured on the parallel model here (`initial` is its starting point).
+      const { maxDiff, maxMove } = await weightDifference(local.model, model, initial);
       expect(maxMove).toBeGreaterThan(1e-3);
       expect(maxDiff).toBeLessThan(1e-5);
       console.log(
