@@ -68,7 +68,7 @@ export interface DataParallelTrainer {
    * The first half of {@link DataParallelTrainer.step} without the update: the averaged
    * gradients of the batch's mean loss (and the per-image predictions), computed by the workers
    * on the current weights. Non-trainable weights (BatchNorm statistics) are updated from the
-   * first shard as in `step`. This is how a {@link Trainer} runs on all cores (its `parallel`
+   * first shard as in `step`. This is how a `Trainer` runs on all cores (its `parallel`
    * option): it applies its own optimizer, schedule, clipping and EMA to these gradients.
    * The model's trainable weights must be the ones the workers were started with (freezing or
    * unfreezing afterwards is an error: start a new trainer).
