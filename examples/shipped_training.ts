@@ -31,7 +31,7 @@ export async function startTrainer(
  * With `workers` > 1, the trainer's gradients are computed by that many worker threads
  * (data-parallel, same result up to float rounding). Returns the function that stops them.
  */
-export async function useWorkers(
+async function useWorkers(
   trainer: Trainer,
   workers: number,
   backend: string,
