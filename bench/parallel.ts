@@ -11,10 +11,18 @@
  *   npm run bench:parallel
  *   npm run bench:parallel -- --workers 2 --runs 3 --batch 8 --train-batch 32 --train-depth 12
  *   npm run bench:parallel -- --skip-train     # inference only
+ *
+ * It also measures the machine's ceiling for each: the same single-thread work run by N
+ * independent worker threads at once (bench/ceiling_worker.ts; each on its own shard-sized batch,
+ * nothing shared), against one such thread on the whole batch. No pool can beat that ratio: it
+ * holds what the cores give (shared caches, memory bandwidth, clock, virtual CPUs) and what a
+ * smaller batch per thread costs; the gap between it and the pool's speed-up is the pool's own
+ * overhead (messages, copies, gradient averaging).
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
@@ -86,6 +94,59 @@ async function timePair(
     pair.parallel.push(await timed(parallel));
   }
   return pair;
+}
+
+interface CeilingTask {
+  task: 'matmul' | 'infer' | 'train';
+  batch: number;
+  iterations: number;
+  trainDepth: number;
+}
+
+/** Runs `n` ceiling workers on `task` together; returns the slowest worker's milliseconds. */
+async function runTogether(file: string, n: number, task: CeilingTask): Promise<number> {
+  const threads = Array.from({ length: n }, () => new Worker(file, { workerData: task }));
+  const next = (w: Worker) =>
+    new Promise<{ ready?: boolean; ms?: number }>((resolve, reject) => {
+      w.once('message', resolve);
+      w.once('error', reject);
+    });
+  try {
+    await Promise.all(threads.map(next));
+    const done = threads.map(next);
+    for (const w of threads) w.postMessage('go');
+    const times = await Promise.all(done);
+    return Math.max(...times.map((t) => t.ms as number));
+  } finally {
+    await Promise.all(threads.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * Throughput of `workers` independent threads, each doing `task` on `ceil(batch / workers)`
+ * items, over that of one thread doing it on `batch` items (medians of `runs` alternated runs).
+ * A matMul iteration is one 1024^2 product in every thread (`batch` is ignored).
+ */
+async function ceiling(
+  file: string,
+  task: CeilingTask['task'],
+  batchSize: number,
+  iterations: number,
+): Promise<string> {
+  const one: number[] = [];
+  const many: number[] = [];
+  const whole = task === 'matmul' ? 1 : batchSize;
+  const shard = task === 'matmul' ? 1 : Math.ceil(batchSize / workers);
+  for (let r = 0; r < runs; r++) {
+    one.push(await runTogether(file, 1, { task, batch: whole, iterations, trainDepth }));
+    many.push(await runTogether(file, workers, { task, batch: shard, iterations, trainDepth }));
+  }
+  const ratio = (workers * shard) / median(many) / (whole / median(one));
+  const what =
+    task === 'matmul'
+      ? `${workers} independent threads vs 1, each its own products`
+      : `${workers} independent threads on ${shard} each vs 1 on ${whole}`;
+  return `  machine ceiling (${what}): ${ratio.toFixed(2)}x  (1 thread ${one.map((t) => t.toFixed(0)).join(', ')} ms; ${workers} threads ${many.map((t) => t.toFixed(0)).join(', ')} ms; ${iterations} iterations)`;
 }
 
 async function inference(workerFile: string, dir: string): Promise<Pair> {
@@ -198,22 +259,28 @@ async function main(): Promise<void> {
   const rateBefore = await matMulGflops();
   console.log(`1024x1024 wasm matMul (main thread, before): ${rateBefore.toFixed(1)} GFLOP/s`);
   const workerFile = await buildWorkerBundle();
+  const ceilingFile = await buildWorkerBundle('bench/ceiling_worker.ts');
   const dir = await mkdtemp(join(tmpdir(), 'vit-ts-bench-parallel-'));
   const pairs: Pair[] = [];
   try {
+    // The compute-bound kernel alone: 1024^2 products, the same count in every thread.
+    console.log(`1024x1024 matMul:\n${await ceiling(ceilingFile, 'matmul', 1, 20)}`);
     if (!skipInfer) {
       const p = await inference(workerFile, dir);
       console.log(report(p));
+      console.log(await ceiling(ceilingFile, 'infer', batch, 2));
       pairs.push(p);
     }
     if (!skipTrain) {
       const p = await training(workerFile);
       console.log(report(p));
+      console.log(await ceiling(ceilingFile, 'train', trainBatch, 2));
       pairs.push(p);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
     await rm(workerFile, { force: true });
+    await rm(ceilingFile, { force: true });
   }
   const rateAfter = await matMulGflops();
   console.log(`1024x1024 wasm matMul (main thread, after): ${rateAfter.toFixed(1)} GFLOP/s`);
