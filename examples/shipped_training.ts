@@ -7,8 +7,8 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { Trainer, type TrainerOptions, type ViTConfig } from '../src/index';
-import { createDataParallelTrainer, resumeTrainer, saveCheckpoint } from '../src/node';
-import { buildWorkerBundle } from '../test/helpers/parallel_worker';
+import { resumeTrainer, saveCheckpoint } from '../src/node';
+import { useWorkers } from './experiments/common';
 
 /** A new Trainer on `create()`, or the one saved in `checkpoint` when `resume` is set. */
 export async function startTrainer(
@@ -24,33 +24,6 @@ export async function startTrainer(
     trainer: r.trainer,
     history: (r.metadata['history'] as object[]) ?? [],
     metadata: r.metadata,
-  };
-}
-
-/**
- * With `workers` > 1, the trainer's gradients are computed by that many worker threads
- * (data-parallel, same result up to float rounding). Returns the function that stops them.
- */
-async function useWorkers(
-  trainer: Trainer,
-  workers: number,
-  backend: string,
-): Promise<() => Promise<void>> {
-  if (!Number.isInteger(workers) || workers < 1) {
-    throw new Error(`--workers must be a whole number >= 1, got ${String(workers)}`);
-  }
-  if (workers === 1) return async () => undefined;
-  // Running from the TypeScript sources: the worker is bundled first, as tsup does for the package.
-  const source = await createDataParallelTrainer(trainer.model, {
-    workers,
-    backend,
-    workerFile: await buildWorkerBundle(),
-  });
-  trainer.setParallel(source);
-  console.log(`gradients on ${workers} worker threads`);
-  return async () => {
-    trainer.setParallel(null);
-    await source.destroy();
   };
 }
 

@@ -23,6 +23,8 @@ import {
   type Trainer,
   type ViTConfig,
 } from '../../src/index';
+import { createDataParallelTrainer } from '../../src/node';
+import { buildWorkerBundle } from '../../test/helpers/parallel_worker';
 import { matMulGflops } from '../matmul_rate';
 
 /** ViT-Tiny (D 192, 12 blocks, 3 heads, MLP 768) with the patch adapted to 28 px images: 4 px patches, 7 x 7 tokens. */
@@ -61,14 +63,50 @@ export function cropFlip(x: tf.Tensor4D, random: RandomSource): tf.Tensor4D {
 }
 
 /**
- * `--backend` (default wasm) and `--seed` (default 1), for `node:util` `parseArgs`: the options
- * every training script takes (the experiments and examples/fashion/train.ts).
+ * `--backend` (default wasm), `--seed` (default 1) and `--workers` (default 1: the calling thread
+ * only), for `node:util` `parseArgs`: the options every training script takes (the experiments
+ * and examples/fashion/train.ts).
  */
 export function runOptions() {
   return {
     backend: { type: 'string', default: 'wasm' },
     seed: { type: 'string', default: '1' },
+    workers: { type: 'string', default: '1' },
   } as const;
+}
+
+/** The results' note on threads: empty for one, "gradients on N worker threads; " otherwise. */
+export function workersNote(workers: string): string {
+  return Number(workers) > 1 ? `gradients on ${workers} worker threads; ` : '';
+}
+
+/**
+ * With `workers` > 1, the trainer's gradients are computed by that many worker threads
+ * (data-parallel: the same run up to float rounding, except that BatchNorm normalises each
+ * worker's shard with the shard's own statistics, as PyTorch's DistributedDataParallel without
+ * SyncBatchNorm does). Returns the function that stops them.
+ */
+export async function useWorkers(
+  trainer: Trainer,
+  workers: number,
+  backend: string,
+): Promise<() => Promise<void>> {
+  if (!Number.isInteger(workers) || workers < 1) {
+    throw new Error(`--workers must be a whole number >= 1, got ${String(workers)}`);
+  }
+  if (workers === 1) return async () => undefined;
+  // Running from the TypeScript sources: the worker is bundled first, as tsup does for the package.
+  const source = await createDataParallelTrainer(trainer.model, {
+    workers,
+    backend,
+    workerFile: await buildWorkerBundle(),
+  });
+  trainer.setParallel(source);
+  console.log(`gradients on ${workers} worker threads`);
+  return async () => {
+    trainer.setParallel(null);
+    await source.destroy();
+  };
 }
 
 /**

@@ -37,6 +37,8 @@ import {
   renderChart,
   setUp,
   subset,
+  useWorkers,
+  workersNote,
   writeResults,
 } from './common';
 
@@ -113,9 +115,14 @@ async function trainFor(
     augment: cropFlip,
     seed,
   });
+  const stopWorkers = await useWorkers(trainer, Number(args.workers), args.backend);
   let seconds = 0;
-  for (let e = 0; e < epochs; e++)
-    seconds += (await trainer.trainEpoch(data, { batchSize })).seconds;
+  try {
+    for (let e = 0; e < epochs; e++)
+      seconds += (await trainer.trainEpoch(data, { batchSize })).seconds;
+  } finally {
+    await stopWorkers();
+  }
   return { trainer, seconds };
 }
 
@@ -213,7 +220,7 @@ async function main(): Promise<void> {
       r.seconds.toFixed(0),
     ]),
   );
-  const note = `Pretraining: classes 0-4, ${pre.images.shape[0]} images, ${p.pretrainEpochs} epochs, test ${(100 * preAcc).toFixed(1)}%. Fine-tuning: classes 5-9, ${ft.images.shape[0]} images, ${p.finetuneEpochs} epochs, test ${ftTest.images.shape[0]} images. 1024^2 matMul ${rateBefore.toFixed(1)} / ${rateAfter.toFixed(1)} GFLOP/s before / after (quiet ~28).`;
+  const note = `Pretraining: classes 0-4, ${pre.images.shape[0]} images, ${p.pretrainEpochs} epochs, test ${(100 * preAcc).toFixed(1)}%. Fine-tuning: classes 5-9, ${ft.images.shape[0]} images, ${p.finetuneEpochs} epochs, test ${ftTest.images.shape[0]} images. ${workersNote(args.workers)}1024^2 matMul ${rateBefore.toFixed(1)} / ${rateAfter.toFixed(1)} GFLOP/s before / after (quiet ~28).`;
   writeResults(args.out, table, note, {
     mode,
     preAcc,

@@ -26,6 +26,8 @@ import {
   subset,
   testAccuracy,
   trainingExperimentOptions,
+  useWorkers,
+  workersNote,
   writeResults,
 } from './common';
 
@@ -80,12 +82,17 @@ async function main(): Promise<void> {
         augment: cropFlip,
         seed,
       });
+      const stopWorkers = await useWorkers(trainer, Number(args.workers), args.backend);
       let seconds = 0;
       let trainAccuracy = 0;
-      for (let e = 0; e < epochs; e++) {
-        const r = await trainer.trainEpoch(train, { batchSize });
-        seconds += r.seconds;
-        trainAccuracy = r.accuracy;
+      try {
+        for (let e = 0; e < epochs; e++) {
+          const r = await trainer.trainEpoch(train, { batchSize });
+          seconds += r.seconds;
+          trainAccuracy = r.accuracy;
+        }
+      } finally {
+        await stopWorkers();
       }
       const ev = await testAccuracy(trainer, train, test);
       rows.push({
@@ -123,7 +130,7 @@ async function main(): Promise<void> {
       r.seconds.toFixed(0),
     ]),
   );
-  const note = `Fashion-MNIST, ${epochs} epochs per size, batch ${batchSize}, test ${test.images.shape[0]} images (ResNet18: BatchNorm statistics re-estimated on up to 500 training images before testing; the running statistics' accuracy beside it); 1024^2 matMul ${rateBefore.toFixed(1)} / ${rateAfter.toFixed(1)} GFLOP/s before / after (quiet ~28).`;
+  const note = `Fashion-MNIST, ${epochs} epochs per size, batch ${batchSize}, test ${test.images.shape[0]} images (ResNet18: BatchNorm statistics re-estimated on up to 500 training images before testing; the running statistics' accuracy beside it); ${workersNote(args.workers)}1024^2 matMul ${rateBefore.toFixed(1)} / ${rateAfter.toFixed(1)} GFLOP/s before / after (quiet ~28).`;
   writeResults(args.out, table, note, {
     mode,
     epochs,

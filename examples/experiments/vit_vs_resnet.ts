@@ -29,6 +29,8 @@ import {
   subset,
   testAccuracy,
   trainingExperimentOptions,
+  useWorkers,
+  workersNote,
   writeResults,
 } from './common';
 
@@ -104,6 +106,7 @@ async function main(): Promise<void> {
       onProgress: progress.onProgress,
     });
     console.log(`${MODEL_LABEL[kind]}: ${model.countParams().toLocaleString('en')} parameters`);
+    const stopWorkers = await useWorkers(trainer, Number(args.workers), args.backend);
     for (let e = 0; e < epochs; e++) {
       const r = await trainer.trainEpoch(train, { batchSize });
       const ev = await testAccuracy(trainer, train, test);
@@ -122,6 +125,7 @@ async function main(): Promise<void> {
         `  epoch ${e + 1}: train acc ${(100 * r.accuracy).toFixed(1)}%, test acc ${percent(ev.accuracy)} (running BN stats ${percent(ev.runningStatsAccuracy)}), ${r.seconds.toFixed(0)} s, ${r.imagesPerSecond.toFixed(1)} img/s`,
       );
     }
+    await stopWorkers();
     progress.stop();
     trainer.dispose();
     model.dispose();
@@ -151,7 +155,7 @@ async function main(): Promise<void> {
       r.imagesPerSecond.toFixed(1),
     ]),
   );
-  const note = `Fashion-MNIST, ${train.images.shape[0]} training / ${test.images.shape[0]} test images (first per class in file order; ResNet18 tested with BatchNorm statistics re-estimated on up to 500 training images, the running statistics' accuracy beside it), ${epochs} epochs, batch ${batchSize}, backend ${args.backend}; 1024^2 matMul ${rateBefore.toFixed(1)} GFLOP/s before, ${rateAfter.toFixed(1)} after (quiet: ~28).`;
+  const note = `Fashion-MNIST, ${train.images.shape[0]} training / ${test.images.shape[0]} test images (first per class in file order; ResNet18 tested with BatchNorm statistics re-estimated on up to 500 training images, the running statistics' accuracy beside it), ${epochs} epochs, batch ${batchSize}, backend ${args.backend}; ${workersNote(args.workers)}1024^2 matMul ${rateBefore.toFixed(1)} GFLOP/s before, ${rateAfter.toFixed(1)} after (quiet: ~28).`;
   writeResults(args.out, table, note, { mode, seed, rows, matMulGflops: [rateBefore, rateAfter] });
   const long = rows.flatMap((r) => [
     { model: r.model, epoch: r.epoch, split: 'train', accuracy: r.trainAccuracy },

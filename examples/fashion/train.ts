@@ -42,8 +42,6 @@ const { values: args } = parseArgs({
     'max-steps': { type: 'string' },
     'eval-size': { type: 'string', default: '2000' },
     resume: { type: 'boolean', default: false },
-    // Worker threads computing the gradients (data-parallel); 1 = the calling thread only.
-    workers: { type: 'string', default: '1' },
     // Free text kept in the training record, e.g. why a resumed run changed its schedule.
     note: { type: 'string' },
     // JSON merged over FASHION_VIT_CONFIG for a new run, e.g. '{"embedDim":96}'; createViT

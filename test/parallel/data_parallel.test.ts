@@ -161,6 +161,55 @@ describeBackends('createDataParallelTrainer', (backend) => {
     reference.dispose();
   }, 120_000);
 
+  it('a model frozen before the workers start trains only its trainable part, as on one thread', async () => {
+    // A saved model keeps only top-level `trainable` flags: the workers must freeze the blocks
+    // inside the VisionTransformer themselves (this once failed the layout check at start).
+    const frozen = createViT(CONFIG, {}, SEED);
+    freeze(frozen, ['patchEmbed', 'embed', 'blocks']);
+    const reference = createViT(CONFIG);
+    // Frozen first: model.weights lists trainable weights before frozen ones (as Keras does).
+    freeze(reference, ['patchEmbed', 'embed', 'blocks']);
+    reference.setWeights(frozen.getWeights());
+    const trainableCount = frozen.trainableWeights.length;
+    expect(trainableCount).toBe(4); // final norm gamma/beta, head kernel/bias
+    const initial = frozen.getWeights().map((w) => w.dataSync().slice());
+    const source = await createDataParallelTrainer(frozen, {
+      workers: 2,
+      backend,
+      workerFile,
+      optimizer: adamw({ learningRate: 1e-2, weightDecay: 0.05 }),
+    });
+    const refOpt = adamw({ learningRate: 1e-2, weightDecay: 0.05 });
+    const [x, y] = fixedBatch();
+    try {
+      for (let s = 0; s < 5; s++) {
+        const got = await source.step(x, y);
+        const want = referenceStep(reference, refOpt, x, y);
+        expect(Math.abs(got - want)).toBeLessThan(1e-5);
+      }
+    } finally {
+      await source.destroy();
+    }
+    const { maxDiff, maxMove } = await weightDifference(frozen, reference, initial);
+    expect(maxMove).toBeGreaterThan(1e-3);
+    expect(maxDiff).toBeLessThan(1e-5);
+    // Frozen weights did not move at all; the trainable ones did.
+    const trainable = new Set(frozen.trainableWeights.map((w) => w.originalName));
+    const weights = frozen.weights;
+    for (let i = 0; i < weights.length; i++) {
+      const now = frozen.getWeights()[i].dataSync();
+      const moved = now.some((v, j) => v !== initial[i][j]);
+      expect([weights[i].originalName, moved]).toEqual([
+        weights[i].originalName,
+        trainable.has(weights[i].originalName),
+      ]);
+    }
+    tf.dispose([x, y]);
+    refOpt.dispose();
+    reference.dispose();
+    frozen.dispose();
+  }, 120_000);
+
   it('a Trainer with `parallel` trains as on one thread: weights, losses and accuracies', async () => {
     const data = labelledImages(21, 5, 3);
     // Everything the Trainer adds on top of the gradient: augmentation, smoothing, clipping,
