@@ -11,7 +11,8 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
-import { adamw, createViT, softmaxCrossEntropy } from '../src/index';
+import { adamw, createViT } from '../src/index';
+import { INFER_CONFIG, singleThreadStep, trainConfig } from './parallel_work';
 
 interface CeilingTask {
   task: 'matmul' | 'infer' | 'train';
@@ -32,14 +33,7 @@ function makeWork(t: CeilingTask): () => Promise<void> {
     };
   }
   if (t.task === 'infer') {
-    const model = createViT({
-      imgSize: 224,
-      patchSize: 16,
-      embedDim: 192,
-      depth: 12,
-      numHeads: 3,
-      numClasses: 1000,
-    });
+    const model = createViT(INFER_CONFIG);
     const x = tf.randomNormal([t.batch, 224, 224, 3]);
     return async () => {
       const y = model.predict(x) as tf.Tensor;
@@ -47,14 +41,7 @@ function makeWork(t: CeilingTask): () => Promise<void> {
       y.dispose();
     };
   }
-  const model = createViT({
-    imgSize: 32,
-    patchSize: 4,
-    embedDim: 192,
-    depth: t.trainDepth,
-    numHeads: 3,
-    numClasses: 10,
-  });
+  const model = createViT(trainConfig(t.trainDepth));
   const x = tf.randomNormal([t.batch, 32, 32, 3]);
   const y = tf.oneHot(
     tf.tensor1d(
@@ -64,20 +51,7 @@ function makeWork(t: CeilingTask): () => Promise<void> {
     10,
   );
   const optimizer: tf.Optimizer = adamw({ learningRate: 1e-4 });
-  const loss = softmaxCrossEntropy();
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  return async () => {
-    const value = tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(
-        () => loss(y, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
-        vars,
-      );
-      optimizer.applyGradients(grads);
-      return value;
-    });
-    await value.data();
-    value.dispose();
-  };
+  return () => singleThreadStep(model, optimizer, x, y);
 }
 
 async function main(): Promise<void> {

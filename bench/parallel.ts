@@ -26,11 +26,12 @@ import { Worker } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import '@tensorflow/tfjs-layers';
-import { adamw, countViTMacs, createViT, softmaxCrossEntropy } from '../src/index';
+import { adamw, countViTMacs, createViT } from '../src/index';
 import { createDataParallelTrainer, createInferencePool, saveModel } from '../src/node';
 import { buildWorkerBundle } from '../test/helpers/parallel_worker';
 import { seededValues } from '../test/helpers/seeded';
 import { matMulRate, median } from './models';
+import { INFER_CONFIG, singleThreadStep, trainConfig } from './parallel_work';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -150,14 +151,7 @@ async function ceiling(
 }
 
 async function inference(workerFile: string, dir: string): Promise<Pair> {
-  const config = {
-    imgSize: 224,
-    patchSize: 16,
-    embedDim: 192,
-    depth: 12,
-    numHeads: 3,
-    numClasses: 1000,
-  };
+  const config = INFER_CONFIG;
   const model = createViT(config);
   await saveModel(model, join(dir, 'infer'));
   const x = tf.tensor4d(seededValues(batch * 224 * 224 * 3, 1), [batch, 224, 224, 3]);
@@ -190,14 +184,7 @@ async function inference(workerFile: string, dir: string): Promise<Pair> {
 }
 
 async function training(workerFile: string): Promise<Pair> {
-  const config = {
-    imgSize: 32,
-    patchSize: 4,
-    embedDim: 192,
-    depth: trainDepth,
-    numHeads: 3,
-    numClasses: 10,
-  };
+  const config = trainConfig(trainDepth);
   const reference = createViT(config, {}, { seed: 3 });
   const parallelModel = createViT(config);
   parallelModel.setWeights(reference.getWeights());
@@ -210,26 +197,13 @@ async function training(workerFile: string): Promise<Pair> {
     10,
   );
   const refOpt: tf.Optimizer = adamw({ learningRate: 1e-4 });
-  const loss = softmaxCrossEntropy();
   const trainer = await createDataParallelTrainer(parallelModel, {
     workers,
     backend: 'wasm',
     workerFile,
     optimizer: adamw({ learningRate: 1e-4 }),
   });
-  const single = async () => {
-    const vars = reference.trainableWeights.map((w) => w.read() as tf.Variable);
-    const value = tf.tidy(() => {
-      const { value, grads } = tf.variableGrads(
-        () => loss(y, reference.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
-        vars,
-      );
-      refOpt.applyGradients(grads);
-      return value;
-    });
-    await value.data();
-    value.dispose();
-  };
+  const single = () => singleThreadStep(reference, refOpt, x, y);
   const parallel = async () => {
     await trainer.step(x, y);
   };
