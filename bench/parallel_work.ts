@@ -4,17 +4,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { softmaxCrossEntropy, type ViTConfig } from '../src/index';
+import { getViTPreset, softmaxCrossEntropy, type ViTConfig } from '../src/index';
 
-/** Inference: ViT-Ti/16 at 224 px, 1000 classes. */
-export const INFER_CONFIG: ViTConfig = {
-  imgSize: 224,
-  patchSize: 16,
-  embedDim: 192,
-  depth: 12,
-  numHeads: 3,
-  numClasses: 1000,
-};
+/** Inference: ViT-Ti/16 at 224 px, 1000 classes (timm's `vit_tiny_patch16_224`). */
+export const INFER_CONFIG: ViTConfig = getViTPreset('vit_tiny_patch16_224').config;
 
 /** Training: ViT-Ti with 4 px patches at 32 px, `depth` blocks, 10 classes. */
 export function trainConfig(depth: number): ViTConfig {
