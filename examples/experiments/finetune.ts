@@ -23,10 +23,10 @@ import {
   resetClassifier,
   Trainer,
   type TrainerOptions,
-  type ViTConfig,
   warmupCosineSchedule,
 } from '../../src/index';
 import { loadFashionMnist } from '../../src/node';
+import { SMALL_VIT_28_CONFIG } from '../fashion/config';
 import { matMulGflops } from '../matmul_rate';
 import {
   cropFlip,
@@ -45,23 +45,6 @@ import {
 const { values: args } = parseArgs({
   options: experimentOptions('finetune'),
 });
-
-/**
- * The pretrained ViT: 28 px, 4 px patches, D 64, 4 blocks, 4 heads (138,693 weights with a
- * 5-class head), small so that pretraining fits the default mode's time budget. The recorded
- * results in docs/experiments.md are for this shape. (It was the shipped Fashion-MNIST ViT's
- * shape until that grew; kept here so the experiment does not change with it.)
- */
-const FINETUNE_VIT_CONFIG: ViTConfig = {
-  imgSize: 28,
-  patchSize: 4,
-  inChans: 1,
-  embedDim: 64,
-  depth: 4,
-  numHeads: 4,
-  mlpRatio: 2,
-  numClasses: 5,
-};
 
 const PRESETS = {
   quick: {
@@ -143,7 +126,7 @@ async function main(): Promise<void> {
   tf.dispose([all.images, all.labels, allTest.images, allTest.labels]);
 
   // 1. Pretraining on task A.
-  const base = makeModel('vit', 5, seed, FINETUNE_VIT_CONFIG);
+  const base = makeModel('vit', 5, seed, SMALL_VIT_28_CONFIG);
   const preRun = await trainFor(base, pre, p.pretrainEpochs, p.batchSize, {}, 2e-3, seed);
   const preAcc = (await preRun.trainer.evaluate(preTest)).accuracy;
   preRun.trainer.dispose();
@@ -182,7 +165,7 @@ async function main(): Promise<void> {
     {
       name: 'from scratch (no pretraining)',
       make: () => ({
-        model: makeModel('vit', 5, seed + 1, FINETUNE_VIT_CONFIG),
+        model: makeModel('vit', 5, seed + 1, SMALL_VIT_28_CONFIG),
         options: {},
         lr: 2e-3,
       }),
