@@ -24,6 +24,7 @@ import { withZeroInit } from '../layers/init';
 import { guardEmptyBatch } from '../models/batch_guard';
 import { getSizeLimits, withSizeLimits } from '../models/limits';
 import { commitVersioned } from './atomic';
+import { applyFrozenWeights, frozenWeightNames } from './frozen';
 import { quantizeWeights, type WeightQuantization } from './quantize';
 import { readRegularFile, regularFileSize, resolveInside } from './safe_read';
 import { checkTopology } from './topology_check';
@@ -86,6 +87,7 @@ export async function saveModel(
     );
   }
   let result: SaveModelResult | undefined;
+  const frozen = frozenWeightNames(model);
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
       await mkdir(dir, { recursive: true });
@@ -110,6 +112,8 @@ export async function saveModel(
             convertedBy: artifacts.convertedBy ?? null,
             weightsManifest: [{ paths: [`./${names[WEIGHTS_BIN]}`], weights: specs }],
             userDefinedMetadata: artifacts.userDefinedMetadata,
+            // Only when something is frozen (see src/io/frozen.ts); tfjs ignores the key.
+            ...(frozen.length > 0 ? { frozenWeights: frozen } : {}),
           }),
       });
       result = {
@@ -337,6 +341,7 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
       if (s.group !== 'optimizer') modelWeights[s.name] = named[s.name] as tf.Tensor;
     }
     model.loadWeights(modelWeights, true);
+    applyFrozenWeights(owner, jsonPath, model, json['frozenWeights']);
     const meta = json['userDefinedMetadata'];
     if (isRecord(meta)) model.setUserDefinedMetadata(meta as Record<string, object>);
   } catch (e) {

@@ -46,10 +46,9 @@ async function start(setup: WorkerSetup): Promise<Replica> {
   await tf.ready();
   registerVitTsLayers();
   const model = await loadModel(setup.modelDir);
-  if (setup.layout != null) {
-    applyFreezing(model, setup.layout);
-    checkLayout(model, setup.layout);
-  }
+  // A model frozen before the pool started comes back frozen: saveModel lists its frozen
+  // weights and loadModel freezes them again (src/io/frozen.ts).
+  if (setup.layout != null) checkLayout(model, setup.layout);
   return { model };
 }
 
@@ -59,20 +58,6 @@ function slotsOf(weights: LayersModel['trainableWeights']): WeightSlot[] {
     shape: [...w.shape] as number[],
     size: w.shape.reduce((a: number, d) => a * (d as number), 1),
   }));
-}
-
-/**
- * Freezes the replica's weights that the caller's model has frozen. A saved model keeps only the
- * top-level layers' `trainable` flags: the blocks inside a VisionTransformer come back trainable
- * after `freeze(model, ['blocks'])`, and the replica would then compute (and the layout check
- * reject) gradients the caller does not train. Per weight, as tfjs' `Layer.trainableWeights`
- * filters by each variable's own flag.
- */
-function applyFreezing(model: LayersModel, layout: WeightLayout): void {
-  const trainable = new Set(layout.trainable.map((s) => s.name));
-  for (const w of model.trainableWeights) {
-    if (!trainable.has(w.originalName)) w.trainable = false;
-  }
 }
 
 function checkLayout(model: LayersModel, layout: WeightLayout): void {

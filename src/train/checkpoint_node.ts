@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { type LayersModel, loadLayersModel } from '@tensorflow/tfjs-layers';
 import { ConfigError } from '../errors';
 import { commitVersioned } from '../io/atomic';
+import { applyFrozenWeights, frozenWeightNames } from '../io/frozen';
 import { guardEmptyBatch } from '../models/batch_guard';
 import type { RandomState } from '../random';
 import { readSafetensors, writeSafetensors } from '../weights/safetensors';
@@ -28,6 +29,8 @@ interface CheckpointManifest {
   optimizerSteps: Record<string, number>;
   emaUpdates: number | null;
   metadata: Record<string, unknown>;
+  /** Weights frozen when saved (only when there are some; src/io/frozen.ts). */
+  frozenWeights?: string[];
 }
 
 /** A loaded checkpoint: the model (new, owned by the caller), the loop state and user metadata. */
@@ -74,6 +77,7 @@ export async function saveCheckpoint(
     throw new ConfigError('saveCheckpoint: trainer must be a Trainer');
   }
   const state = await trainer.getState();
+  const frozen = frozenWeightNames(trainer.model);
   let artifacts: tf.io.ModelArtifacts | null = null;
   await trainer.model.save(
     tf.io.withSaveHandler(async (a) => {
@@ -124,6 +128,7 @@ export async function saveCheckpoint(
         optimizerSteps: steps,
         emaUpdates: state.ema?.updates ?? null,
         metadata,
+        ...(frozen.length > 0 ? { frozenWeights: frozen } : {}),
       };
       return JSON.stringify(manifest);
     },
@@ -174,6 +179,12 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
       }),
     ),
   );
+  try {
+    applyFrozenWeights('loadCheckpoint', manifestPath, model, manifest.frozenWeights);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
   const st = readSafetensors(stateBytes);
   const slots: AdamSlotState[] = [];
   for (const [name, step] of Object.entries(manifest.optimizerSteps ?? {})) {

@@ -1,10 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { expect, it } from 'vitest';
-import { createResNet18, createViT } from '../../src/index';
+import { createResNet18, createViT, freeze, unfreeze } from '../../src/index';
 import { loadModel, saveModel } from '../../src/node';
 import { describeBackends, maxAbsDiff } from '../helpers/backends';
 import { randomizeWeights } from '../helpers/weights';
@@ -64,6 +64,54 @@ describeBackends('save / load round trips', () => {
       tf.dispose([x, y1, y2]);
       m.dispose();
       m2.dispose();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('saveModel / loadModel keep weights frozen inside the VisionTransformer (and ResNet BN stats apart)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vit-ts-'));
+    try {
+      const m = createViT({
+        imgSize: 8,
+        patchSize: 4,
+        embedDim: 8,
+        depth: 2,
+        numHeads: 2,
+        numClasses: 3,
+      });
+      freeze(m, ['patchEmbed', 'embed', { blocks: [0] }]);
+      const trainable = m.trainableWeights.map((w) => w.originalName);
+      expect(trainable.length).toBeLessThan(m.weights.length);
+      await saveModel(m, dir);
+      const json = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
+      expect(json.frozenWeights).toEqual(names(m).filter((n) => !trainable.includes(n)));
+      const m2 = await loadModel(dir);
+      expect(m2.trainableWeights.map((w) => w.originalName)).toEqual(trainable);
+      // Unfreezing after a load works as on the original model.
+      unfreeze(m2);
+      expect(m2.trainableWeights.length).toBe(m.weights.length);
+      m2.dispose();
+
+      // Nothing frozen: no frozenWeights key (files of unfrozen models are unchanged), and a
+      // ResNet's BatchNorm statistics are not "frozen" weights.
+      const r = createResNet18({ numClasses: 3, stem: 'cifar', imgSize: 8 });
+      await saveModel(r, dir);
+      const rJson = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
+      expect('frozenWeights' in rJson).toBe(false);
+      r.dispose();
+
+      // A frozenWeights list naming what the model does not have is refused, naming it.
+      await saveModel(m, dir);
+      const saved = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8'));
+      saved.frozenWeights = ['vit/no_such_weight'];
+      await writeFile(join(dir, 'model.json'), JSON.stringify(saved));
+      const before = tf.memory().numTensors;
+      await expect(loadModel(dir)).rejects.toThrow(
+        /frozenWeights names "vit\/no_such_weight", which is not a trainable weight of the model/,
+      );
+      expect(tf.memory().numTensors).toBe(before);
+      m.dispose();
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
 import {
   createViT,
+  freeze,
   randomCrop,
   setSeed,
   Trainer,
@@ -70,6 +71,36 @@ describeBackends('Trainer checkpoints', () => {
     trainer.model.dispose();
     straight.dispose();
     straightModel.dispose();
+    tf.dispose([data.images, data.labels]);
+  });
+
+  it('a resumed checkpoint keeps the frozen parts frozen (a linear probe stays a linear probe)', async () => {
+    const data = toyData(20, 5);
+    const options = (): TrainerOptions => ({
+      schedule: warmupCosineSchedule({ peakLr: 1e-2, warmupSteps: 1, totalSteps: 12 }),
+      seed: 2,
+    });
+    const model = createViT(vitConfig, {}, { seed: 5 });
+    freeze(model, ['patchEmbed', 'embed', 'blocks']);
+    const trainable = model.trainableWeights.map((w) => w.originalName);
+    const first = new Trainer(model, options());
+    await first.trainEpoch(data, { batchSize: 5 });
+    const dir = tmp();
+    await saveCheckpoint(dir, first);
+    first.dispose();
+    model.dispose();
+
+    const { trainer } = await resumeTrainer(dir, options());
+    expect(trainer.model.trainableWeights.map((w) => w.originalName)).toEqual(trainable);
+    const before = await weightsOf(trainer.model);
+    await trainer.trainEpoch(data, { batchSize: 5 });
+    const after = await weightsOf(trainer.model);
+    trainer.model.weights.forEach((w, i) => {
+      const moved = after[i].some((v, j) => v !== before[i][j]);
+      expect([w.originalName, moved]).toEqual([w.originalName, trainable.includes(w.originalName)]);
+    });
+    trainer.dispose();
+    trainer.model.dispose();
     tf.dispose([data.images, data.labels]);
   });
 
