@@ -217,18 +217,25 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
 
 /**
  * Loads a checkpoint and builds a {@link Trainer} that continues it exactly: same weights,
- * optimizer moments, EMA, step (schedule position), epoch and random streams. Pass the same
- * options as the original run (the schedule and groups are code, not data), except `parallel`:
- * call `trainer.setParallel(...)` on the result instead.
+ * frozen parts, optimizer moments, EMA, step (schedule position), epoch and random streams. Pass
+ * the same options as the original run (the schedule and groups are code, not data), except
+ * `parallel`: call `trainer.setParallel(...)` on the result instead. Parameter groups hold the
+ * model's variables, so a run with groups passes a function that builds the options from the
+ * loaded model.
  *
  * @example
  * const { trainer, metadata } = await resumeTrainer('runs/vit', { schedule, seed: 1 });
+ * // with layer-wise learning rates:
+ * await resumeTrainer('runs/vit', (model) => ({
+ *   schedule,
+ *   groups: createParamGroups(model, { layerDecay: 0.65 }),
+ * }));
  */
 export async function resumeTrainer(
   dir: string,
-  options: TrainerOptions,
+  options: TrainerOptions | ((model: LayersModel) => TrainerOptions),
 ): Promise<{ trainer: Trainer; metadata: Record<string, unknown> }> {
-  if (options?.parallel != null) {
+  if (typeof options !== 'function' && options?.parallel != null) {
     // The pool must be made for the model this function loads: it does not exist yet.
     throw new ConfigError(
       'resumeTrainer: options.parallel cannot be given here (the checkpoint model is loaded by this call); resume first, then trainer.setParallel(await createDataParallelTrainer(trainer.model, { workers }))',
@@ -236,7 +243,13 @@ export async function resumeTrainer(
   }
   const { model, state, metadata } = await loadCheckpoint(dir);
   try {
-    const trainer = new Trainer(model, options);
+    const resolved = typeof options === 'function' ? options(model) : options;
+    if (resolved?.parallel != null) {
+      throw new ConfigError(
+        'resumeTrainer: options.parallel cannot be given here (the pool would start before the state is restored); resume first, then trainer.setParallel(await createDataParallelTrainer(trainer.model, { workers }))',
+      );
+    }
+    const trainer = new Trainer(model, resolved);
     trainer.setState(state);
     return { trainer, metadata };
   } catch (e) {

@@ -172,7 +172,9 @@ export class GroupedAdamW {
           `${o}: the state has moments for ${saved.name}, which the model does not have`,
         );
       if (!this.groupOf.has(w.name))
-        throw new ConfigError(`${o}: weight ${saved.name} is in no parameter group`);
+        throw new ConfigError(
+          `${o}: weight ${saved.name} (variable ${w.name}) is in no parameter group: groups hold variables, so groups built from another model instance (e.g. the original run's, before a resume) do not match; build them from this model (resumeTrainer(dir, (model) => ({ ..., groups: createParamGroups(model, ...) })))`,
+        );
       const size = tf.util.sizeFromShape(w.shape as number[]);
       if (
         saved.m.length !== size ||

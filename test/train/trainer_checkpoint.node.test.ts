@@ -3,8 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { expect, it } from 'vitest';
 import {
+  createParamGroups,
   createViT,
   freeze,
   randomCrop,
@@ -101,6 +103,49 @@ describeBackends('Trainer checkpoints', () => {
     });
     trainer.dispose();
     trainer.model.dispose();
+    tf.dispose([data.images, data.labels]);
+  });
+
+  it('a run with layer-wise learning rates resumes with groups built from the loaded model', async () => {
+    const data = toyData(20, 6);
+    const schedule = warmupCosineSchedule({ peakLr: 5e-3, warmupSteps: 1, totalSteps: 16 });
+    const groups = (m: LayersModel) => createParamGroups(m, { layerDecay: 0.5 });
+    const straightModel = createViT(vitConfig, {}, { seed: 8 });
+    const straight = new Trainer(straightModel, {
+      schedule,
+      seed: 1,
+      groups: groups(straightModel),
+    });
+    const curve: number[] = [];
+    for (let e = 0; e < 4; e++)
+      curve.push(...(await straight.trainEpoch(data, { batchSize: 5 })).stepLosses);
+
+    const firstModel = createViT(vitConfig, {}, { seed: 8 });
+    const firstGroups = groups(firstModel);
+    const first = new Trainer(firstModel, { schedule, seed: 1, groups: firstGroups });
+    const resumed: number[] = [];
+    for (let e = 0; e < 2; e++)
+      resumed.push(...(await first.trainEpoch(data, { batchSize: 5 })).stepLosses);
+    const dir = tmp();
+    await saveCheckpoint(dir, first);
+    // The original run's groups hold the original model's variables: refused, saying why.
+    await expect(resumeTrainer(dir, { schedule, seed: 1, groups: firstGroups })).rejects.toThrow(
+      /is in no parameter group: groups hold variables, so groups built from another model instance/,
+    );
+    first.dispose();
+    firstModel.dispose();
+    const { trainer } = await resumeTrainer(dir, (model) => ({
+      schedule,
+      seed: 1,
+      groups: groups(model),
+    }));
+    for (let e = 0; e < 2; e++)
+      resumed.push(...(await trainer.trainEpoch(data, { batchSize: 5 })).stepLosses);
+    expect(resumed).toEqual(curve);
+    trainer.dispose();
+    trainer.model.dispose();
+    straight.dispose();
+    straightModel.dispose();
     tf.dispose([data.images, data.labels]);
   });
 
