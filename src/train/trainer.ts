@@ -1,7 +1,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { ImageDataset } from '../data/datasets';
-import { assertNonEmptyBatch, ConfigError, requirePositiveInt, requireRate } from '../errors';
+import {
+  assertNonEmptyBatch,
+  ConfigError,
+  InputShapeError,
+  requirePositiveInt,
+  requireRate,
+} from '../errors';
 import { getRandomState, Random, type RandomState, setRandomState } from '../random';
 import type { RandomSource } from './augment';
 import { clipByGlobalNorm } from './clip';
@@ -255,6 +261,7 @@ export class Trainer {
     images: tf.Tensor4D,
     labels: tf.Tensor1D,
   ): Promise<{ loss: number; correct: number; gradNorm: number | null }> {
+    await checkLabels('Trainer.trainStep', labels, images.shape[0], this.numClasses);
     const lr = this.options.schedule(this.step);
     const { x, targets } = this.prepareBatch(images, labels);
     const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -343,9 +350,7 @@ export class Trainer {
   ): Promise<EpochResult> {
     const batchSize = requirePositiveInt('Trainer.trainEpoch', 'batchSize', options?.batchSize);
     const n = data.images.shape[0];
-    if (data.labels.shape[0] !== n) {
-      throw new ConfigError(`Trainer.trainEpoch: ${n} images but ${data.labels.shape[0]} labels`);
-    }
+    await checkLabels('Trainer.trainEpoch', data.labels, n, this.numClasses);
     assertNonEmptyBatch(
       'Trainer.trainEpoch',
       data.images.shape,
@@ -452,6 +457,42 @@ export class Trainer {
   }
 }
 
+/**
+ * Labels are class indices: a rank-1 tensor of `count` integers in [0, numClasses). Checked
+ * before training, as a wrong label does not fail in tfjs: an index past the classes one-hot
+ * encodes to a row of zeros and trains silently, and one-hot labels fail deep inside a broadcast.
+ */
+export async function checkLabels(
+  owner: string,
+  labels: tf.Tensor,
+  count: number,
+  numClasses: number,
+): Promise<void> {
+  if (!(labels instanceof tf.Tensor) || labels.rank !== 1) {
+    const got =
+      labels instanceof tf.Tensor
+        ? `shape [${labels.shape.join(', ')}]${labels.rank === 2 ? ' (one-hot labels? pass tf.argMax(labels, -1))' : ''}`
+        : String(labels);
+    throw new InputShapeError(
+      `${owner}: labels must be a rank-1 tensor of class indices [N], got ${got}`,
+    );
+  }
+  if (labels.shape[0] !== count) {
+    throw new InputShapeError(
+      `${owner}: ${count} images but ${labels.shape[0]} labels (shape [${labels.shape.join(', ')}])`,
+    );
+  }
+  const values = await labels.data();
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as number;
+    if (!Number.isInteger(v) || v < 0 || v >= numClasses) {
+      throw new InputShapeError(
+        `${owner}: labels must be class indices, integers in [0, ${numClasses - 1}] for ${numClasses} classes, got ${v} at index ${i}`,
+      );
+    }
+  }
+}
+
 /** Mean cross-entropy and top-1 accuracy of `model` on `data` (inference mode, in batches). */
 export async function evaluateModel(
   model: LayersModel,
@@ -461,6 +502,8 @@ export async function evaluateModel(
   const batchSize = requirePositiveInt('evaluateModel', 'batchSize', options.batchSize ?? 256);
   const n = data.images.shape[0];
   assertNonEmptyBatch('evaluateModel', data.images.shape, [null, null, null, null], 'data.images');
+  const classes = model.outputs[0]?.shape[1];
+  if (typeof classes === 'number') await checkLabels('evaluateModel', data.labels, n, classes);
   let lossSum = 0;
   let correct = 0;
   for (let start = 0; start < n; start += batchSize) {

@@ -3,6 +3,7 @@ import { expect, it } from 'vitest';
 import {
   createResNet18,
   createViT,
+  evaluateModel,
   freeze,
   type ImageDataset,
   randomCrop,
@@ -81,6 +82,52 @@ describeBackends('Trainer', (backend) => {
     });
     // And the seed matters: another trainer seed gives other weights.
     tf.dispose([data.images, data.labels]);
+  });
+
+  it('refuses labels that are not class indices, naming what came, before any step', async () => {
+    const model = createViT(vitConfig, {}, { seed: 2 });
+    const trainer = new Trainer(model, {
+      schedule: warmupCosineSchedule({ peakLr: 1e-3, warmupSteps: 1, totalSteps: 4 }),
+      seed: 1,
+    });
+    const classes = trainer.numClasses;
+    const images = tf.zeros([
+      4,
+      vitConfig.imgSize,
+      vitConfig.imgSize,
+      vitConfig.inChans,
+    ]) as tf.Tensor4D;
+    const before = await weightsOf(model);
+    const cases: Array<[tf.Tensor, RegExp]> = [
+      [
+        tf.tensor1d([0, 1, 2, classes], 'int32'),
+        new RegExp(
+          `integers in \\[0, ${classes - 1}\\] for ${classes} classes, got ${classes} at index 3`,
+        ),
+      ],
+      [tf.tensor1d([0, -1, 0, 0], 'int32'), /got -1 at index 1/],
+      [tf.tensor1d([0, 1.5, 0, 0]), /got 1.5 at index 1/],
+      [
+        tf.oneHot(tf.tensor1d([0, 1, 0, 1], 'int32'), classes),
+        /got shape \[4, \d+\] \(one-hot labels\? pass tf.argMax\(labels, -1\)\)/,
+      ],
+      [tf.tensor1d([0, 1, 0], 'int32'), /4 images but 3 labels/],
+    ];
+    for (const [labels, message] of cases) {
+      await expect(
+        trainer.trainEpoch({ images, labels: labels as tf.Tensor1D }, { batchSize: 2 }),
+      ).rejects.toThrow(message);
+      await expect(trainer.trainStep(images, labels as tf.Tensor1D)).rejects.toThrow(message);
+      await expect(evaluateModel(model, { images, labels: labels as tf.Tensor1D })).rejects.toThrow(
+        message,
+      );
+    }
+    expect(trainer.step).toBe(0);
+    const after = await weightsOf(model);
+    after.forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(before[i])));
+    tf.dispose([images, ...cases.map((c) => c[0])]);
+    trainer.dispose();
+    model.dispose();
   });
 
   it('trains a ResNet18 (BatchNorm statistics move) and only the unfrozen part of a ViT', async () => {
