@@ -66,7 +66,11 @@ export function formatSummary(rows: SummaryRow[]): string {
   const fmt = (n: number) => n.toLocaleString('en-US');
   const lines = rows.map((r) => {
     const name = `${'  '.repeat(r.depth)}${r.name}`;
-    const shape = r.outputShape ? `[${r.outputShape.map((d) => d ?? 'B').join(', ')}]` : '';
+    // B: the batch axis; ?: another axis the layer leaves open (e.g. the token count of blocks
+    // built for any sequence length).
+    const shape = r.outputShape
+      ? `[${r.outputShape.map((d, i) => d ?? (i === 0 ? 'B' : '?')).join(', ')}]`
+      : '';
     return `${name.padEnd(34)} ${shortClassName(r.className).padEnd(22)} ${shape.padEnd(18)} ${fmt(r.params).padStart(13)}`;
   });
   const header = `${'layer'.padEnd(34)} ${'type'.padEnd(22)} ${'output'.padEnd(18)} ${'params'.padStart(13)}`;
