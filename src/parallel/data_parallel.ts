@@ -71,7 +71,7 @@ export interface DataParallelTrainer {
    * first shard as in `step`. This is how a `Trainer` runs on all cores (its `parallel`
    * option): it applies its own optimizer, schedule, clipping and EMA to these gradients.
    * The model's trainable weights must be the ones the workers were started with (freezing or
-   * unfreezing afterwards is an error: start a new trainer).
+   * unfreezing afterwards is an error: create a new pool).
    */
   gradients(x: tf.Tensor, y: tf.Tensor): Promise<DataParallelGradients>;
   /** Number of live worker threads (0 after {@link DataParallelTrainer.destroy}). */
@@ -245,7 +245,7 @@ class DataParallel extends PoolClient implements DataParallelTrainer {
     const describe = (slots: WeightSlot[]) => slots.map((w) => w.name).join(' ');
     if (describe(layout) !== describe(this.layout.trainable)) {
       throw new ConfigError(
-        `${OWNER}: ${method}: the model's trainable weights changed since the workers started (${layout.length} now, ${this.layout.trainable.length} then; freezing or unfreezing after createDataParallelTrainer): start a new trainer`,
+        `${OWNER}: ${method}: the model's trainable weights changed since the workers started (${layout.length} now, ${this.layout.trainable.length} then; freezing or unfreezing after createDataParallelTrainer): destroy this pool and create a new one with createDataParallelTrainer(model, ...)`,
       );
     }
     for (const [name, t] of [

@@ -147,7 +147,7 @@ function checkGradientSource(
   }
   if (source.model !== model) {
     throw new ConfigError(
-      `${owner}: ${what} was created for a different model (${String(source.model?.name)}) than the Trainer's (${model.name})`,
+      `${owner}: ${what} was created for a different model (${String(source.model?.name)}) than the Trainer's (${model.name}): another model object, even if the names match; create the pool with createDataParallelTrainer(trainer.model, ...)`,
     );
   }
   if (source.loss !== 'softmaxCrossEntropy' || source.labelSmoothing !== 0) {
@@ -211,7 +211,11 @@ export class Trainer {
       'parallel',
     ]);
     for (const key of Object.keys(options)) {
-      if (!known.has(key)) throw new ConfigError(`${o}: unknown option '${key}'`);
+      if (!known.has(key)) {
+        throw new ConfigError(
+          `${o}: unknown option '${key}' (known: ${[...known].join(', ')}; the learning rate comes from 'schedule')`,
+        );
+      }
     }
     this.model = model;
     this.options = options;
