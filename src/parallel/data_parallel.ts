@@ -8,6 +8,7 @@ import { saveModel } from '../io/node_fs';
 import { adamw } from '../train/optimizers';
 import type { DataParallelLoss, GradientsResult, WeightLayout, WeightSlot } from './protocol';
 import {
+  checkInputShape,
   PoolClient,
   type StartedPool,
   shardRanges,
@@ -258,6 +259,7 @@ class DataParallel extends PoolClient implements DataParallelTrainer {
         );
       }
     }
+    checkInputShape(this.pool, `${OWNER}: ${method}`, 'x', x.shape);
     const batch = x.shape[0];
     if (y.shape[0] !== batch) {
       throw new InputShapeError(

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { InputShapeError } from '../errors';
 import type { PredictResult, TensorData } from './protocol';
 import {
+  checkInputShape,
   PoolClient,
   type StartedPool,
   shardRanges,
@@ -68,6 +69,7 @@ class PooledInference extends PoolClient implements InferencePool {
         `${OWNER}: predict expects a tensor with a batch axis of size >= 1, got ${input instanceof tf.Tensor ? `shape [${input.shape.join(', ')}]` : String(input)}`,
       );
     }
+    checkInputShape(this.pool, `${OWNER}: predict`, 'input', input.shape);
     const batch = input.shape[0];
     const itemSize = input.size / batch;
     const all = (await input.data()) as Float32Array;

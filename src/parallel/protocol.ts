@@ -75,6 +75,8 @@ export type WorkerTask = PingTask | PredictTask | GradientsTask;
 export interface PingResult {
   backend: string;
   threadId: number;
+  /** The loaded model's input shapes (batch axis included, null where open). */
+  inputShapes?: Array<Array<number | null>>;
 }
 
 export interface PredictResult {

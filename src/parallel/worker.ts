@@ -214,7 +214,11 @@ export default async function handle(
   const { model } = await replica;
   switch (task.kind) {
     case 'ping':
-      return { backend: tf.getBackend(), threadId };
+      return {
+        backend: tf.getBackend(),
+        threadId,
+        inputShapes: model.inputs.map((i) => [...i.shape] as Array<number | null>),
+      };
     case 'predict':
       return predict(model, task);
     case 'gradients':

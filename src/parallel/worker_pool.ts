@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
-import { ConfigError, ParallelWorkerError, requirePositiveInt } from '../errors';
+import { ConfigError, InputShapeError, ParallelWorkerError, requirePositiveInt } from '../errors';
 import type { PingResult, WorkerSetup, WorkerTask } from './protocol';
 
 /** File name of the worker entry that tsup emits next to the library's modules. */
@@ -57,6 +57,30 @@ export interface StartedPool {
   piscina: Piscina<WorkerTask, unknown>;
   workers: number;
   backend: string;
+  /** The model's input shapes, as the workers loaded it (checked before a batch is sharded). */
+  inputShapes?: Array<Array<number | null>>;
+}
+
+/**
+ * Refuses a batch whose per-image shape does not fit the model the workers loaded, naming the
+ * whole batch: left to the workers, the error would name the shard each one received.
+ */
+export function checkInputShape(
+  pool: StartedPool,
+  what: string,
+  argument: string,
+  shape: readonly number[],
+): void {
+  const expected = pool.inputShapes?.length === 1 ? pool.inputShapes[0] : undefined;
+  if (
+    expected != null &&
+    (expected.length !== shape.length ||
+      expected.some((d, i) => i > 0 && d != null && d !== shape[i]))
+  ) {
+    throw new InputShapeError(
+      `${what} expects ${argument} of shape [${expected.map((d, i) => (i === 0 ? 'batch' : (d ?? '?'))).join(', ')}] (the model's input), got [${shape.join(', ')}]`,
+    );
+  }
 }
 
 /** Validates the options, starts the threads and waits until each has loaded the model. */
@@ -106,9 +130,10 @@ export async function startWorkerPool(
   const pool: StartedPool = { piscina, workers, backend };
   try {
     // One ping per thread; each waits for its worker's model to load and surfaces a failure.
-    await Promise.all(
+    const pings = await Promise.all(
       Array.from({ length: workers }, () => runTask<PingResult>(pool, owner, { kind: 'ping' })),
     );
+    pool.inputShapes = pings[0]?.inputShapes;
   } catch (e) {
     await piscina.destroy();
     throw e;

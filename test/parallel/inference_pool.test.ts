@@ -98,19 +98,38 @@ describeBackends('createInferencePool', (backend) => {
     tf.dispose([x, out, ref]);
   });
 
-  it("a worker's error reaches the caller as ParallelWorkerError, and the pool keeps working", async () => {
+  it('refuses input that does not fit the model, naming the whole batch (not a shard)', async () => {
     const wrong = tf.zeros([2, 8, 8, 3]);
-    const error = await pool.predict(wrong).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ParallelWorkerError);
-    expect((error as Error).message).toMatch(/a worker thread failed \(predict\)/);
-    // The worker's own message (a shape error from the model) is kept.
-    expect((error as Error & { cause: Error }).cause).toBeInstanceOf(Error);
+    await expect(pool.predict(wrong)).rejects.toThrow(
+      /predict expects input of shape \[batch, 16, 16, 3\] \(the model's input\), got \[2, 8, 8, 3\]/,
+    );
     wrong.dispose();
-    const x = tf.zeros([2, 16, 16, 3]);
-    const out = (await pool.predict(x)) as tf.Tensor;
-    expect(out.shape).toEqual([2, 5]);
-    tf.dispose([x, out]);
   });
+
+  it("a worker's error reaches the caller as ParallelWorkerError, and the pool keeps working", async () => {
+    // A model with an open image size: the shape passes the pool's check, the worker's
+    // PatchEmbed refuses 9 px (not divisible by the 4 px patches).
+    const dynamicDir = join(modelDir, `${backend}-dynamic`);
+    const dynamic = createViT({ ...CONFIG, dynamicImgSize: true });
+    await saveModel(dynamic, dynamicDir);
+    dynamic.dispose();
+    const open = await createInferencePool(dynamicDir, { workers: 1, backend, workerFile });
+    try {
+      const wrong = tf.zeros([2, 9, 9, 3]);
+      const error = await open.predict(wrong).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ParallelWorkerError);
+      expect((error as Error).message).toMatch(/a worker thread failed \(predict\)/);
+      // The worker's own message (a shape error from the model) is kept.
+      expect((error as Error & { cause: Error }).cause.message).toMatch(/divisible by patchSize/);
+      wrong.dispose();
+      const x = tf.zeros([2, 16, 16, 3]);
+      const out = (await open.predict(x)) as tf.Tensor;
+      expect(out.shape).toEqual([2, 5]);
+      tf.dispose([x, out]);
+    } finally {
+      await open.destroy();
+    }
+  }, 60_000);
 
   it('rejects input without a batch axis or with an empty batch', async () => {
     const scalar = tf.scalar(1);
