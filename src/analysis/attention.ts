@@ -74,7 +74,7 @@ export function resolveBlockIndices(
   return indices.map((b) => {
     if (!Number.isInteger(b) || b < -depth || b >= depth) {
       throw new ConfigError(
-        `${owner}: ${name} entries must be integers in [${-depth}, ${depth - 1}] (the model has ${depth} blocks), got ${String(b)}`,
+        `${owner}: ${name} entries must be integers in [${-depth}, ${depth - 1}] (the model has ${depth} block${depth === 1 ? '' : 's'}), got ${String(b)}`,
       );
     }
     return b < 0 ? depth + b : b;

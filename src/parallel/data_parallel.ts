@@ -130,7 +130,7 @@ export async function createDataParallelTrainer(
   const loss = options.loss ?? 'softmaxCrossEntropy';
   if (loss !== 'softmaxCrossEntropy' && loss !== 'meanSquaredError') {
     throw new ConfigError(
-      `${OWNER}: loss must be 'softmaxCrossEntropy' or 'meanSquaredError', got ${String(loss)}`,
+      `${OWNER}: loss must be 'softmaxCrossEntropy' or 'meanSquaredError', got ${typeof loss === 'string' ? `'${loss}'` : String(loss)}`,
     );
   }
   const labelSmoothing = requireRate(OWNER, 'labelSmoothing', options.labelSmoothing ?? 0);

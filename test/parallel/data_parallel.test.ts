@@ -359,6 +359,6 @@ it('rejects a loss it cannot send to a worker, naming it', async () => {
   const model = createViT(CONFIG);
   await expect(
     createDataParallelTrainer(model, { workerFile, loss: 'hinge' as never }),
-  ).rejects.toThrow(/loss must be 'softmaxCrossEntropy' or 'meanSquaredError', got hinge/);
+  ).rejects.toThrow(/loss must be 'softmaxCrossEntropy' or 'meanSquaredError', got 'hinge'/);
   model.dispose();
 });
