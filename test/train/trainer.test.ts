@@ -124,7 +124,9 @@ describeBackends('Trainer', (backend) => {
     }
     expect(trainer.step).toBe(0);
     const after = await weightsOf(model);
-    after.forEach((w, i) => expect(Array.from(w)).toEqual(Array.from(before[i])));
+    after.forEach((w, i) => {
+      expect(Array.from(w)).toEqual(Array.from(before[i]));
+    });
     tf.dispose([images, ...cases.map((c) => c[0])]);
     trainer.dispose();
     model.dispose();
