@@ -50,6 +50,7 @@ it('the shared option tables parse with their defaults and refuse unknown option
     out: join('examples', 'output', 'demo'),
     backend: 'wasm',
     seed: '1',
+    workers: '1',
     epochs: '3',
     lr: '1e-3',
     'test-per-class': '5',
@@ -60,6 +61,7 @@ it('the shared option tables parse with their defaults and refuse unknown option
     out: join('examples', 'output', 'x'),
     backend: 'wasm',
     seed: '1',
+    workers: '1',
   });
   const script = {
     ...runOptions(),
@@ -68,6 +70,7 @@ it('the shared option tables parse with their defaults and refuse unknown option
   expect(parseArgs({ args: ['--seed', '7'], options: script }).values).toEqual({
     backend: 'wasm',
     seed: '7',
+    workers: '1',
     epochs: '2',
     'batch-size': '64',
     lr: '2e-3',
