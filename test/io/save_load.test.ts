@@ -7,6 +7,7 @@ import { expect, it } from 'vitest';
 import { createResNet18, createViT, freeze, unfreeze } from '../../src/index';
 import { loadModel, saveModel } from '../../src/node';
 import { describeBackends, maxAbsDiff } from '../helpers/backends';
+import { TINY_VIT } from '../helpers/tiny_models';
 import { randomizeWeights } from '../helpers/weights';
 
 async function memoryRoundTrip(model: tfl.LayersModel): Promise<tfl.LayersModel> {
@@ -72,14 +73,7 @@ describeBackends('save / load round trips', () => {
   it('saveModel / loadModel keep weights frozen inside the VisionTransformer (and ResNet BN stats apart)', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'vit-ts-'));
     try {
-      const m = createViT({
-        imgSize: 8,
-        patchSize: 4,
-        embedDim: 8,
-        depth: 2,
-        numHeads: 2,
-        numClasses: 3,
-      });
+      const m = createViT({ ...TINY_VIT, depth: 2 });
       freeze(m, ['patchEmbed', 'embed', { blocks: [0] }]);
       const trainable = m.trainableWeights.map((w) => w.originalName);
       expect(trainable.length).toBeLessThan(m.weights.length);

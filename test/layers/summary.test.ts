@@ -1,17 +1,11 @@
 import { expect, it } from 'vitest';
 import { createViT, formatSummary, summarize } from '../../src/index';
 import { describeBackends } from '../helpers/backends';
+import { TINY_VIT } from '../helpers/tiny_models';
 
 describeBackends('summary', () => {
   it('formatSummary marks the batch axis B and other open axes ?, with exact parameter counts', () => {
-    const model = createViT({
-      imgSize: 16,
-      patchSize: 4,
-      embedDim: 8,
-      depth: 2,
-      numHeads: 2,
-      numClasses: 3,
-    });
+    const model = createViT({ ...TINY_VIT, depth: 2 });
     const rows = summarize(model, 2);
     const text = formatSummary(rows);
     const block = text.split('\n').find((l) => l.includes('blocks/0'));
