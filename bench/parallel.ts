@@ -31,7 +31,7 @@ import { createDataParallelTrainer, createInferencePool, saveModel } from '../sr
 import { buildWorkerBundle } from '../test/helpers/parallel_worker';
 import { seededValues } from '../test/helpers/seeded';
 import { matMulRate, median } from './models';
-import { INFER_CONFIG, singleThreadStep, trainConfig } from './parallel_work';
+import { type CeilingTask, INFER_CONFIG, singleThreadStep, trainConfig } from './parallel_work';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
@@ -95,13 +95,6 @@ async function timePair(
     pair.parallel.push(await timed(parallel));
   }
   return pair;
-}
-
-interface CeilingTask {
-  task: 'matmul' | 'infer' | 'train';
-  batch: number;
-  iterations: number;
-  trainDepth: number;
 }
 
 /** Runs `n` ceiling workers on `task` together; returns the slowest worker's milliseconds. */

@@ -6,6 +6,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { getViTPreset, softmaxCrossEntropy, type ViTConfig } from '../src/index';
 
+/** What one ceiling worker (bench/ceiling_worker.ts) repeats, sent as its workerData. */
+export interface CeilingTask {
+  task: 'matmul' | 'infer' | 'train';
+  /** Images per iteration (ignored by 'matmul': one 1024^2 product). */
+  batch: number;
+  iterations: number;
+  /** Blocks of the training ViT. */
+  trainDepth: number;
+}
+
 /** Inference: ViT-Ti/16 at 224 px, 1000 classes (timm's `vit_tiny_patch16_224`). */
 export const INFER_CONFIG: ViTConfig = getViTPreset('vit_tiny_patch16_224').config;
 

@@ -8,7 +8,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { Trainer, type TrainerOptions, type ViTConfig } from '../src/index';
 import { resumeTrainer, saveCheckpoint } from '../src/node';
-import { useWorkers } from './experiments/common';
+import { withWorkers } from './experiments/common';
 
 /** A new Trainer on `create()`, or the one saved in `checkpoint` when `resume` is set. */
 export async function startTrainer(
@@ -54,12 +54,9 @@ export async function runEpochs(
   history: object[],
   o: RunEpochsOptions,
 ): Promise<void> {
-  const stopWorkers = await useWorkers(trainer, o.workers ?? 1, o.backend ?? 'wasm');
-  try {
-    await trainEpochs(trainer, train, evalSet, history, o);
-  } finally {
-    await stopWorkers();
-  }
+  await withWorkers(trainer, o.workers ?? 1, o.backend ?? 'wasm', () =>
+    trainEpochs(trainer, train, evalSet, history, o),
+  );
 }
 
 async function trainEpochs(

@@ -81,20 +81,21 @@ export function workersNote(workers: string): string {
 }
 
 /**
- * With `workers` > 1, the trainer's gradients are computed by that many worker threads
- * (data-parallel: the same run up to float rounding, except that BatchNorm normalises each
- * worker's shard with the shard's own statistics, as PyTorch's DistributedDataParallel without
- * SyncBatchNorm does). Returns the function that stops them.
+ * Runs `run` with the trainer's gradients computed by `workers` worker threads (data-parallel:
+ * the same training up to float rounding, except that BatchNorm normalises each worker's shard
+ * with the shard's own statistics, as PyTorch's DistributedDataParallel without SyncBatchNorm
+ * does), then stops them. With 1 worker, `run` runs in the calling thread alone.
  */
-export async function useWorkers(
+export async function withWorkers<T>(
   trainer: Trainer,
   workers: number,
   backend: string,
-): Promise<() => Promise<void>> {
+  run: () => Promise<T>,
+): Promise<T> {
   if (!Number.isInteger(workers) || workers < 1) {
     throw new Error(`--workers must be a whole number >= 1, got ${String(workers)}`);
   }
-  if (workers === 1) return async () => undefined;
+  if (workers === 1) return run();
   // Running from the TypeScript sources: the worker is bundled first, as tsup does for the package.
   const source = await createDataParallelTrainer(trainer.model, {
     workers,
@@ -103,10 +104,12 @@ export async function useWorkers(
   });
   trainer.setParallel(source);
   console.log(`gradients on ${workers} worker threads`);
-  return async () => {
+  try {
+    return await run();
+  } finally {
     trainer.setParallel(null);
     await source.destroy();
-  };
+  }
 }
 
 /**

@@ -37,7 +37,7 @@ import {
   renderChart,
   setUp,
   subset,
-  useWorkers,
+  withWorkers,
   workersNote,
   writeResults,
 } from './common';
@@ -98,14 +98,11 @@ async function trainFor(
     augment: cropFlip,
     seed,
   });
-  const stopWorkers = await useWorkers(trainer, Number(args.workers), args.backend);
   let seconds = 0;
-  try {
+  await withWorkers(trainer, Number(args.workers), args.backend, async () => {
     for (let e = 0; e < epochs; e++)
       seconds += (await trainer.trainEpoch(data, { batchSize })).seconds;
-  } finally {
-    await stopWorkers();
-  }
+  });
   return { trainer, seconds };
 }
 

@@ -26,7 +26,7 @@ import {
   subset,
   testAccuracy,
   trainingExperimentOptions,
-  useWorkers,
+  withWorkers,
   workersNote,
   writeResults,
 } from './common';
@@ -82,18 +82,15 @@ async function main(): Promise<void> {
         augment: cropFlip,
         seed,
       });
-      const stopWorkers = await useWorkers(trainer, Number(args.workers), args.backend);
       let seconds = 0;
       let trainAccuracy = 0;
-      try {
+      await withWorkers(trainer, Number(args.workers), args.backend, async () => {
         for (let e = 0; e < epochs; e++) {
           const r = await trainer.trainEpoch(train, { batchSize });
           seconds += r.seconds;
           trainAccuracy = r.accuracy;
         }
-      } finally {
-        await stopWorkers();
-      }
+      });
       const ev = await testAccuracy(trainer, train, test);
       rows.push({
         model: MODEL_LABEL[kind],

@@ -29,7 +29,7 @@ import {
   subset,
   testAccuracy,
   trainingExperimentOptions,
-  useWorkers,
+  withWorkers,
   workersNote,
   writeResults,
 } from './common';
@@ -106,26 +106,26 @@ async function main(): Promise<void> {
       onProgress: progress.onProgress,
     });
     console.log(`${MODEL_LABEL[kind]}: ${model.countParams().toLocaleString('en')} parameters`);
-    const stopWorkers = await useWorkers(trainer, Number(args.workers), args.backend);
-    for (let e = 0; e < epochs; e++) {
-      const r = await trainer.trainEpoch(train, { batchSize });
-      const ev = await testAccuracy(trainer, train, test);
-      rows.push({
-        model: MODEL_LABEL[kind],
-        params: model.countParams(),
-        epoch: e + 1,
-        trainLoss: r.loss,
-        trainAccuracy: r.accuracy,
-        testAccuracy: ev.accuracy,
-        runningStatsAccuracy: ev.runningStatsAccuracy,
-        seconds: r.seconds,
-        imagesPerSecond: r.imagesPerSecond,
-      });
-      console.log(
-        `  epoch ${e + 1}: train acc ${(100 * r.accuracy).toFixed(1)}%, test acc ${percent(ev.accuracy)} (running BN stats ${percent(ev.runningStatsAccuracy)}), ${r.seconds.toFixed(0)} s, ${r.imagesPerSecond.toFixed(1)} img/s`,
-      );
-    }
-    await stopWorkers();
+    await withWorkers(trainer, Number(args.workers), args.backend, async () => {
+      for (let e = 0; e < epochs; e++) {
+        const r = await trainer.trainEpoch(train, { batchSize });
+        const ev = await testAccuracy(trainer, train, test);
+        rows.push({
+          model: MODEL_LABEL[kind],
+          params: model.countParams(),
+          epoch: e + 1,
+          trainLoss: r.loss,
+          trainAccuracy: r.accuracy,
+          testAccuracy: ev.accuracy,
+          runningStatsAccuracy: ev.runningStatsAccuracy,
+          seconds: r.seconds,
+          imagesPerSecond: r.imagesPerSecond,
+        });
+        console.log(
+          `  epoch ${e + 1}: train acc ${(100 * r.accuracy).toFixed(1)}%, test acc ${percent(ev.accuracy)} (running BN stats ${percent(ev.runningStatsAccuracy)}), ${r.seconds.toFixed(0)} s, ${r.imagesPerSecond.toFixed(1)} img/s`,
+        );
+      }
+    });
     progress.stop();
     trainer.dispose();
     model.dispose();

@@ -35,7 +35,9 @@ export function frozenWeightNames(model: LayersModel): string[] {
 
 /**
  * Freezes the weights named in `names` (a `frozenWeights` list read from `file`): each must be
- * a trainable weight of `model`, or a {@link ModelFileError} names the first that is not.
+ * a weight of `model`, or a {@link ModelFileError} names the first that is not. A weight may
+ * already be frozen: a top-level layer saved with `trainable: false` (tfjs keeps that flag) comes
+ * back frozen, children included, and is listed too.
  */
 export function applyFrozenWeights(
   owner: string,
@@ -49,12 +51,12 @@ export function applyFrozenWeights(
       `${owner}: ${file}: frozenWeights must be an array of weight names, got ${JSON.stringify(names)?.slice(0, 200)}`,
     );
   }
-  const byName = new Map(model.trainableWeights.map((w) => [w.originalName, w]));
+  const byName = new Map(model.weights.map((w) => [w.originalName, w]));
   const variables = (names as string[]).map((name) => {
     const w = byName.get(name);
     if (w == null) {
       throw new ModelFileError(
-        `${owner}: ${file}: frozenWeights names ${JSON.stringify(name)}, which is not a trainable weight of the model`,
+        `${owner}: ${file}: frozenWeights names ${JSON.stringify(name)}, which is not a weight of the model`,
       );
     }
     return w;

@@ -341,7 +341,6 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
       if (s.group !== 'optimizer') modelWeights[s.name] = named[s.name] as tf.Tensor;
     }
     model.loadWeights(modelWeights, true);
-    applyFrozenWeights(owner, jsonPath, model, json['frozenWeights']);
     const meta = json['userDefinedMetadata'];
     if (isRecord(meta)) model.setUserDefinedMetadata(meta as Record<string, object>);
   } catch (e) {
@@ -357,6 +356,13 @@ export async function loadModel(dir: string, options: LoadModelOptions = {}): Pr
     );
   } finally {
     tf.dispose(Object.values(named));
+  }
+  try {
+    applyFrozenWeights(owner, jsonPath, model, json['frozenWeights']);
+  } catch (e) {
+    model.dispose();
+    disposeNewVariables(variablesBefore);
+    throw e;
   }
   return guardEmptyBatch(model);
 }

@@ -235,18 +235,13 @@ export async function resumeTrainer(
   dir: string,
   options: TrainerOptions | ((model: LayersModel) => TrainerOptions),
 ): Promise<{ trainer: Trainer; metadata: Record<string, unknown> }> {
-  if (typeof options !== 'function' && options?.parallel != null) {
-    // The pool must be made for the model this function loads: it does not exist yet.
-    throw new ConfigError(
-      'resumeTrainer: options.parallel cannot be given here (the checkpoint model is loaded by this call); resume first, then trainer.setParallel(await createDataParallelTrainer(trainer.model, { workers }))',
-    );
-  }
   const { model, state, metadata } = await loadCheckpoint(dir);
   try {
     const resolved = typeof options === 'function' ? options(model) : options;
     if (resolved?.parallel != null) {
+      // A pool holds copies of the weights it was started with: it must start after the resume.
       throw new ConfigError(
-        'resumeTrainer: options.parallel cannot be given here (the pool would start before the state is restored); resume first, then trainer.setParallel(await createDataParallelTrainer(trainer.model, { workers }))',
+        'resumeTrainer: options.parallel cannot be given here (the checkpoint model is loaded by this call); resume first, then trainer.setParallel(await createDataParallelTrainer(trainer.model, { workers }))',
       );
     }
     const trainer = new Trainer(model, resolved);

@@ -266,6 +266,14 @@ export class Trainer {
     labels: tf.Tensor1D,
   ): Promise<{ loss: number; correct: number; gradNorm: number | null }> {
     await checkLabels('Trainer.trainStep', labels, images.shape[0], this.numClasses);
+    return this.stepOnCheckedLabels(images, labels);
+  }
+
+  /** {@link Trainer.trainStep} on labels already checked (trainEpoch checks the whole set once). */
+  private async stepOnCheckedLabels(
+    images: tf.Tensor4D,
+    labels: tf.Tensor1D,
+  ): Promise<{ loss: number; correct: number; gradNorm: number | null }> {
     const lr = this.options.schedule(this.step);
     const { x, targets } = this.prepareBatch(images, labels);
     const variables = this.model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -378,7 +386,7 @@ export class Trainer {
         return [tf.gather(data.images, i) as tf.Tensor4D, tf.gather(data.labels, i) as tf.Tensor1D];
       });
       const lr = this.options.schedule(this.step);
-      const r = await this.trainStep(x, y);
+      const r = await this.stepOnCheckedLabels(x, y);
       tf.dispose([x, y]);
       stepLosses.push(r.loss);
       lossSum += r.loss * idx.length;
@@ -466,7 +474,7 @@ export class Trainer {
  * before training, as a wrong label does not fail in tfjs: an index past the classes one-hot
  * encodes to a row of zeros and trains silently, and one-hot labels fail deep inside a broadcast.
  */
-export async function checkLabels(
+async function checkLabels(
   owner: string,
   labels: tf.Tensor,
   count: number,

@@ -162,16 +162,15 @@ describeBackends('createDataParallelTrainer', (backend) => {
   }, 120_000);
 
   it('a model frozen before the workers start trains only its trainable part, as on one thread', async () => {
-    // A saved model keeps only top-level `trainable` flags: the workers must freeze the blocks
-    // inside the VisionTransformer themselves (this once failed the layout check at start).
+    // tfjs saves `trainable` only for top-level layers; the workers' copies come back frozen
+    // through saveModel's frozenWeights list (without it, the layout check at start failed).
     const frozen = createViT(CONFIG, {}, SEED);
     freeze(frozen, ['patchEmbed', 'embed', 'blocks']);
     const reference = createViT(CONFIG);
     // Frozen first: model.weights lists trainable weights before frozen ones (as Keras does).
     freeze(reference, ['patchEmbed', 'embed', 'blocks']);
     reference.setWeights(frozen.getWeights());
-    const trainableCount = frozen.trainableWeights.length;
-    expect(trainableCount).toBe(4); // final norm gamma/beta, head kernel/bias
+    expect(frozen.trainableWeights).toHaveLength(4); // final norm gamma/beta, head kernel/bias
     const initial = frozen.getWeights().map((w) => w.dataSync().slice());
     const source = await createDataParallelTrainer(frozen, {
       workers: 2,
@@ -196,8 +195,9 @@ describeBackends('createDataParallelTrainer', (backend) => {
     // Frozen weights did not move at all; the trainable ones did.
     const trainable = new Set(frozen.trainableWeights.map((w) => w.originalName));
     const weights = frozen.weights;
+    const values = frozen.getWeights();
     for (let i = 0; i < weights.length; i++) {
-      const now = frozen.getWeights()[i].dataSync();
+      const now = values[i].dataSync();
       const moved = now.some((v, j) => v !== initial[i][j]);
       expect([weights[i].originalName, moved]).toEqual([
         weights[i].originalName,
