@@ -1,5 +1,8 @@
 import type { DataType, KernelBackend, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
+import { fusedAttentionKernel } from './simd/attention_kernel';
+import { geluKernels } from './simd/gelu_kernel';
+import { layerNormKernel } from './simd/layer_norm_kernel';
 
 /**
  * Replacements for three data-movement kernels of tfjs' wasm backend (4.22) that copy far more
@@ -22,6 +25,18 @@ import * as tf from '@tensorflow/tfjs-core';
 interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: DataType): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
+/**
+ * vit-ts' WebAssembly SIMD kernels (src/backends/simd/): fused attention, exact GELU and its
+ * gradient, LayerNorm. Empty when the JavaScript engine cannot compile the module.
+ */
+function simdKernels(backendName: string): KernelConfig[] {
+  return [
+    fusedAttentionKernel(backendName),
+    ...geluKernels(backendName),
+    layerNormKernel(backendName),
+  ].filter((k): k is KernelConfig => k != null);
 }
 
 /** Backends whose kernels vit-ts replaced, with the kernels it replaced. */
@@ -136,7 +151,9 @@ function replacements(backendName: string, own: (name: string) => KernelConfig):
 
 /**
  * Replaces the copying `Identity`, `Slice` and `SplitV` kernels of `backendName` (only `'wasm'`
- * has them) with ones that share storage or copy only what they return. Idempotent; returns
+ * has them) with ones that share storage or copy only what they return, and registers vit-ts'
+ * own WebAssembly SIMD kernels (fused attention, GELU, LayerNorm; src/backends/simd/) when the
+ * engine can run them. Idempotent; returns
  * whether the replacements are installed. Called by vit-ts' fast product forms, so applications
  * need not call it.
  */
@@ -155,6 +172,10 @@ export function installWasmKernels(backendName: string = tf.getBackend()): boole
     tf.unregisterKernel(k.kernelName, backendName);
     tf.registerKernel(k);
   }
+  // vit-ts' own kernels (WebAssembly SIMD); the ops use each one when it is registered.
+  for (const k of simdKernels(backendName)) {
+    if (tf.getKernel(k.kernelName, backendName) == null) tf.registerKernel(k);
+  }
   replaced.set(backendName, [...originals.values()]);
   return true;
 }
@@ -166,6 +187,10 @@ export function restoreWasmKernels(backendName: string = tf.getBackend()): void 
   for (const k of originals) {
     tf.unregisterKernel(k.kernelName, backendName);
     tf.registerKernel(k);
+  }
+  for (const k of simdKernels(backendName)) {
+    if (tf.getKernel(k.kernelName, backendName) != null)
+      tf.unregisterKernel(k.kernelName, backendName);
   }
   replaced.delete(backendName);
 }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { GELU_GRAD_KERNEL, GELU_KERNEL } from '../backends/simd/gelu_kernel';
 import { layerNormFast } from '../ops/layer_norm';
 import { useFastForm } from '../ops/matmul';
 import { getGlobalRandom } from '../random';
@@ -17,8 +18,29 @@ export { linear } from '../ops/matmul';
 
 const SQRT1_2 = Math.SQRT1_2;
 
-/** Exact GELU, `0.5 * x * (1 + erf(x / sqrt(2)))`, as in PyTorch's default `nn.GELU()`. */
+/**
+ * Exact GELU, `0.5 * x * (1 + erf(x / sqrt(2)))`, as in PyTorch's default `nn.GELU()`. On wasm
+ * with vit-ts' SIMD kernels installed (the fast product form), one kernel forward and one
+ * backward instead of `Erf` and three elementwise ops each way.
+ */
 export function gelu(x: tf.Tensor): tf.Tensor {
+  if (x.dtype === 'float32' && tf.getKernel(GELU_KERNEL, tf.getBackend()) != null) {
+    const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+      const xi = args[0] as tf.Tensor;
+      (args[1] as tf.GradSaveFunc)([xi]);
+      return {
+        value: tf.engine().runKernel(GELU_KERNEL, { x: xi }) as tf.Tensor,
+        gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
+          tf
+            .engine()
+            .runKernel(GELU_GRAD_KERNEL, {
+              x: saved[0] as tf.Tensor,
+              dy: dy as tf.Tensor,
+            }) as tf.Tensor,
+      };
+    });
+    return op(x);
+  }
   return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, SQRT1_2)))));
 }
 

@@ -1,4 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
+import {
+  FUSED_ATTENTION_KERNEL,
+  type FusedAttentionAttrs,
+} from '../backends/simd/attention_kernel';
 import { InputShapeError } from '../errors';
 
 /**
@@ -84,10 +88,54 @@ export function multiHeadAttentionCore(
   const swapBN = (t: tf.Tensor, first: number, second: number): tf.Tensor =>
     b === 1 ? t : tf.transpose(tf.reshape(t, [first, second, h, hd]), [1, 0, 2, 3]);
 
+  // The gradient from the saved scaled queries, keys, values and probabilities `[N, C, N]`.
+  const gradFunc = (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]): tf.Tensor[] =>
+    tf.tidy(() => {
+      const [sq, sk, sv, p] = saved;
+      const dOut = dy as tf.Tensor;
+      const dOutNch = swapBN(dOut, b, n); // [N, C, hd]
+      // dP[i,c,j] = sum_e dO[i,c,e] V[j,c,e]
+      const dProbs = tf.reshape(
+        channelProducts(
+          headLayout(dOut, bnhd, [1, 3, 0, 2]), // [N_q, hd, C]
+          headLayout(sv, bnhd, [3, 0, 2, 1]), // [hd, C, N_k]
+          n,
+          hd,
+          c,
+          n,
+        ),
+        [n, c, n],
+      );
+      // dV[j,c,e] = sum_i P[i,c,j] dO[i,c,e]
+      const dv = channelProducts(tf.transpose(p, [2, 0, 1]), dOutNch, n, n, c, hd);
+      // Softmax: dS = P * (dP - sum_j dP * P).
+      const dScores = tf.mul(p, tf.sub(dProbs, tf.sum(tf.mul(dProbs, p), -1, true)));
+      // dQ[i,c,d] = sum_j dS[i,c,j] K[j,c,d], times the scale
+      const dqs = channelProducts(tf.transpose(dScores, [0, 2, 1]), swapBN(sk, b, n), n, n, c, hd);
+      // dK[j,c,d] = sum_i dS[i,c,j] Qs[i,c,d]
+      const dk = channelProducts(tf.transpose(dScores, [2, 0, 1]), swapBN(sq, b, n), n, n, c, hd);
+      const toRows = (t: tf.Tensor) => tf.reshape(swapBN(t, n, b), [rows, dim]);
+      return [toRows(tf.mul(dqs, scale)), toRows(dk), toRows(dv)];
+    });
+
   const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [qi, ki, vi] = args.slice(0, 3) as tf.Tensor2D[];
     const save = args[3] as tf.GradSaveFunc;
     const qs = tf.mul(qi, scale);
+    if (tf.getKernel(FUSED_ATTENTION_KERNEL, tf.getBackend()) != null) {
+      // One call of vit-ts' WebAssembly SIMD kernel: the same context, and the probabilities in
+      // the layout the gradient below reads.
+      const attrs: FusedAttentionAttrs = { batch: b, tokens: n, heads: h, scale };
+      const [ctx, probs] = tf
+        .engine()
+        .runKernel(
+          FUSED_ATTENTION_KERNEL,
+          { q: qi, k: ki, v: vi },
+          attrs as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor[];
+      save([qs, ki, vi, probs as tf.Tensor]);
+      return { value: ctx as tf.Tensor2D, gradFunc };
+    }
     const scores = channelProducts(
       headLayout(qs, bnhd, [1, 3, 0, 2]), // [N, hd, B, H]
       headLayout(ki, bnhd, [3, 0, 2, 1]), // [hd, B, H, N]
@@ -108,48 +156,7 @@ export function multiHeadAttentionCore(
     save([qs, ki, vi, probs]);
     return {
       value: tf.reshape(swapBN(ctx, n, b), [rows, dim]) as tf.Tensor2D,
-      gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
-        tf.tidy(() => {
-          const [sq, sk, sv, p] = saved;
-          const dOut = dy as tf.Tensor;
-          const dOutNch = swapBN(dOut, b, n); // [N, C, hd]
-          // dP[i,c,j] = sum_e dO[i,c,e] V[j,c,e]
-          const dProbs = tf.reshape(
-            channelProducts(
-              headLayout(dOut, bnhd, [1, 3, 0, 2]), // [N_q, hd, C]
-              headLayout(sv, bnhd, [3, 0, 2, 1]), // [hd, C, N_k]
-              n,
-              hd,
-              c,
-              n,
-            ),
-            [n, c, n],
-          );
-          // dV[j,c,e] = sum_i P[i,c,j] dO[i,c,e]
-          const dv = channelProducts(tf.transpose(p, [2, 0, 1]), dOutNch, n, n, c, hd);
-          // Softmax: dS = P * (dP - sum_j dP * P).
-          const dScores = tf.mul(p, tf.sub(dProbs, tf.sum(tf.mul(dProbs, p), -1, true)));
-          // dQ[i,c,d] = sum_j dS[i,c,j] K[j,c,d], times the scale
-          const dqs = channelProducts(
-            tf.transpose(dScores, [0, 2, 1]),
-            swapBN(sk, b, n),
-            n,
-            n,
-            c,
-            hd,
-          );
-          // dK[j,c,d] = sum_i dS[i,c,j] Qs[i,c,d]
-          const dk = channelProducts(
-            tf.transpose(dScores, [2, 0, 1]),
-            swapBN(sq, b, n),
-            n,
-            n,
-            c,
-            hd,
-          );
-          const toRows = (t: tf.Tensor) => tf.reshape(swapBN(t, n, b), [rows, dim]);
-          return [toRows(tf.mul(dqs, scale)), toRows(dk), toRows(dv)];
-        }),
+      gradFunc,
     };
   });
   return tf.tidy(() => op(q, k, v) as tf.Tensor2D);

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { LAYER_NORM_KERNEL, type LayerNormAttrs } from '../backends/simd/layer_norm_kernel';
 
 /**
  * Layer normalization over the last axis with a hand-written gradient, for the wasm backend.
@@ -21,12 +22,28 @@ export function layerNormFast(
     const [xi, gi, bi] = args.slice(0, 3) as tf.Tensor[];
     const save = args[3] as tf.GradSaveFunc;
     const x2 = tf.reshape(xi, [-1, d]);
-    const centred = tf.sub(x2, tf.mean(x2, -1, true));
-    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), epsilon));
-    const xhat = tf.mul(centred, rstd);
-    save([xhat, rstd, gi]);
+    let y: tf.Tensor;
+    if (tf.getKernel(LAYER_NORM_KERNEL, tf.getBackend()) != null) {
+      // One pass of vit-ts' WebAssembly SIMD kernel, with the same saved tensors.
+      const attrs: LayerNormAttrs = { epsilon };
+      const [out, xhat, rstd] = tf
+        .engine()
+        .runKernel(
+          LAYER_NORM_KERNEL,
+          { x: x2, gamma: gi, beta: bi },
+          attrs as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor[];
+      save([xhat as tf.Tensor, rstd as tf.Tensor, gi]);
+      y = out as tf.Tensor;
+    } else {
+      const centred = tf.sub(x2, tf.mean(x2, -1, true));
+      const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), epsilon));
+      const xhat = tf.mul(centred, rstd);
+      save([xhat, rstd, gi]);
+      y = tf.add(tf.mul(xhat, gi), bi);
+    }
     return {
-      value: tf.reshape(tf.add(tf.mul(xhat, gi), bi), xi.shape),
+      value: tf.reshape(y, xi.shape),
       gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
         tf.tidy(() => {
           const [xh, rs, g0] = saved;
