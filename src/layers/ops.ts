@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GELU_GRAD_KERNEL, GELU_KERNEL } from '../backends/simd/gelu_kernel';
+import { recordingGradients } from '../backends/simd/module';
 import { layerNormFast } from '../ops/layer_norm';
 import { useFastForm } from '../ops/matmul';
 import { getGlobalRandom } from '../random';
@@ -25,18 +26,17 @@ const SQRT1_2 = Math.SQRT1_2;
  */
 export function gelu(x: tf.Tensor): tf.Tensor {
   if (x.dtype === 'float32' && tf.getKernel(GELU_KERNEL, tf.getBackend()) != null) {
+    if (!recordingGradients()) return tf.engine().runKernel(GELU_KERNEL, { x }) as tf.Tensor;
     const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const xi = args[0] as tf.Tensor;
       (args[1] as tf.GradSaveFunc)([xi]);
       return {
         value: tf.engine().runKernel(GELU_KERNEL, { x: xi }) as tf.Tensor,
         gradFunc: (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) =>
-          tf
-            .engine()
-            .runKernel(GELU_GRAD_KERNEL, {
-              x: saved[0] as tf.Tensor,
-              dy: dy as tf.Tensor,
-            }) as tf.Tensor,
+          tf.engine().runKernel(GELU_GRAD_KERNEL, {
+            x: saved[0] as tf.Tensor,
+            dy: dy as tf.Tensor,
+          }) as tf.Tensor,
       };
     });
     return op(x);

@@ -3,6 +3,7 @@ import {
   FUSED_ATTENTION_KERNEL,
   type FusedAttentionAttrs,
 } from '../backends/simd/attention_kernel';
+import { recordingGradients } from '../backends/simd/module';
 import { InputShapeError } from '../errors';
 
 /**
@@ -122,10 +123,10 @@ export function multiHeadAttentionCore(
     const [qi, ki, vi] = args.slice(0, 3) as tf.Tensor2D[];
     const save = args[3] as tf.GradSaveFunc;
     const qs = tf.mul(qi, scale);
-    if (tf.getKernel(FUSED_ATTENTION_KERNEL, tf.getBackend()) != null) {
+    if (fused) {
       // One call of vit-ts' WebAssembly SIMD kernel: the same context, and the probabilities in
       // the layout the gradient below reads.
-      const attrs: FusedAttentionAttrs = { batch: b, tokens: n, heads: h, scale };
+      const attrs: FusedAttentionAttrs = { batch: b, tokens: n, heads: h, scale, probs: true };
       const [ctx, probs] = tf
         .engine()
         .runKernel(
@@ -159,5 +160,17 @@ export function multiHeadAttentionCore(
       gradFunc,
     };
   });
+  const fused = tf.getKernel(FUSED_ATTENTION_KERNEL, tf.getBackend()) != null;
+  if (fused && !recordingGradients()) {
+    // Inference: the kernel alone, without the probabilities a gradient would need.
+    const attrs: FusedAttentionAttrs = { batch: b, tokens: n, heads: h, scale, probs: false };
+    return tf
+      .engine()
+      .runKernel(
+        FUSED_ATTENTION_KERNEL,
+        { q, k, v },
+        attrs as unknown as tf.NamedAttrMap,
+      ) as tf.Tensor2D;
+  }
   return tf.tidy(() => op(q, k, v) as tf.Tensor2D);
 }

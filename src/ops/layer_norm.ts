@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LAYER_NORM_KERNEL, type LayerNormAttrs } from '../backends/simd/layer_norm_kernel';
+import { recordingGradients } from '../backends/simd/module';
 
 /**
  * Layer normalization over the last axis with a hand-written gradient, for the wasm backend.
@@ -23,9 +24,9 @@ export function layerNormFast(
     const save = args[3] as tf.GradSaveFunc;
     const x2 = tf.reshape(xi, [-1, d]);
     let y: tf.Tensor;
-    if (tf.getKernel(LAYER_NORM_KERNEL, tf.getBackend()) != null) {
+    if (simd) {
       // One pass of vit-ts' WebAssembly SIMD kernel, with the same saved tensors.
-      const attrs: LayerNormAttrs = { epsilon };
+      const attrs: LayerNormAttrs = { epsilon, stats: true };
       const [out, xhat, rstd] = tf
         .engine()
         .runKernel(
@@ -61,5 +62,20 @@ export function layerNormFast(
         }),
     };
   });
+  const simd = tf.getKernel(LAYER_NORM_KERNEL, tf.getBackend()) != null;
+  if (simd && !recordingGradients()) {
+    // Inference: one pass of the kernel, without the statistics a gradient would need.
+    const attrs: LayerNormAttrs = { epsilon, stats: false };
+    return tf.tidy(() => {
+      const y = tf
+        .engine()
+        .runKernel(
+          LAYER_NORM_KERNEL,
+          { x: tf.reshape(x, [-1, d]), gamma, beta },
+          attrs as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor;
+      return tf.reshape(y, x.shape);
+    });
+  }
   return tf.tidy(() => op(x, gamma, beta));
 }

@@ -76,7 +76,9 @@ describeBackends('building blocks against plain-JS references', () => {
     const y = attn.apply(x) as tf.Tensor;
     const { output, attention } = attn.callWithAttention(x);
     expect(attention.shape).toEqual([2, h, n, n]);
-    expect(maxDiff(output.dataSync(), y.dataSync())).toBe(0);
+    // Same numbers up to float32 rounding: on wasm the call without attention runs vit-ts' fused
+    // SIMD kernel, the call returning it tfjs ops (sums in another order).
+    expect(maxDiff(output.dataSync(), y.dataSync())).toBeLessThan(1e-6);
     const w = (s: string) => weightBySuffix(attn.weights, s);
     const xs = x.dataSync();
     for (let b = 0; b < 2; b++) {
@@ -168,7 +170,9 @@ describeBackends('building blocks against plain-JS references', () => {
       ),
     ).toBeLessThan(1e-4);
     const { output, attention } = block.callWithAttention(x);
-    expect(maxDiff(output.dataSync(), y.dataSync())).toBe(0);
+    // Same numbers up to float32 rounding: on wasm the call without attention runs vit-ts' fused
+    // SIMD kernel, the call returning it tfjs ops (sums in another order).
+    expect(maxDiff(output.dataSync(), y.dataSync())).toBeLessThan(1e-6);
     expect(attention.shape).toEqual([1, h, n, n]);
     tf.dispose([x, y, output, attention]);
   });

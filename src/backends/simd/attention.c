@@ -8,7 +8,8 @@
 //   q, k, v  [B * N, H * hd]   heads side by side on the last axis (timm's order)
 //   ctx      [B * N, H * hd]   output, same layout
 //   probs    [N, B * H, N]     output, the probabilities p[i, c, j] with c = b * H + h: the layout
-//                              vit-ts' attention gradient reads (src/ops/attention_core.ts)
+//                              vit-ts' attention gradient reads (src/ops/attention_core.ts);
+//                              null (0) when no gradient needs them
 //   scratch  at least hd * Np + N * Np floats, Np = N rounded up to a multiple of 8
 //
 // No libc: built with -nostdlib; exp comes from simd_math.h.
@@ -110,8 +111,10 @@ void vit_attention(const float *q, const float *k, const float *v, float *ctx, f
       for (i = 0; i < n; i++) {
         float *row = s + i * np;
         softmax_row(row, n, np);
-        float *dst = probs + (i * c_total + c) * n;
-        for (int j = 0; j < n; j++) dst[j] = row[j];
+        if (probs) {
+          float *dst = probs + (i * c_total + c) * n;
+          for (int j = 0; j < n; j++) dst[j] = row[j];
+        }
       }
       // Context: vector columns in blocks of 8 and 4, a scalar tail for the rest.
       const int e8 = hd & ~7;

@@ -8,7 +8,10 @@ import { arena, copyIn, copyOut, simdModule, type WasmHeapBackend } from './modu
  * a softmax, transposes) the attention of a batch-1 ViT-Ti/16 ran at 5-10 GFLOP/s.
  */
 
-/** Name of the kernel (outputs: the context `[B*N, D]` and probabilities `[N, B*H, N]`). */
+/**
+ * Name of the kernel (inputs q, k, v `[B*N, D]`; outputs the context `[B*N, D]` and, when the
+ * `probs` attribute is set, the probabilities `[N, B*H, N]`).
+ */
 export const FUSED_ATTENTION_KERNEL = 'VitTsFusedAttention';
 
 /** Attributes of {@link FUSED_ATTENTION_KERNEL}. */
@@ -17,6 +20,8 @@ export interface FusedAttentionAttrs {
   tokens: number;
   heads: number;
   scale: number;
+  /** Whether to output the probabilities (for a gradient); otherwise only the context. */
+  probs: boolean;
 }
 
 /** The kernel for the wasm backend named `backendName`, or null when the module cannot run. */
@@ -27,14 +32,14 @@ export function fusedAttentionKernel(backendName: string): KernelConfig | null {
     backendName,
     kernelFunc: ({ inputs, backend, attrs }) => {
       const m = simdModule() as NonNullable<ReturnType<typeof simdModule>>;
-      const { batch, tokens: n, heads, scale } = attrs as unknown as FusedAttentionAttrs;
+      const { batch, tokens: n, heads, scale, probs } = attrs as unknown as FusedAttentionAttrs;
       const heap = backend as unknown as WasmHeapBackend;
       const q = inputs['q'] as TensorInfo;
       const [rows, dim] = q.shape as [number, number];
       const hd = dim / heads;
       const np = (n + 7) & ~7;
       const act = rows * dim;
-      const probCount = n * batch * heads * n;
+      const probCount = probs ? n * batch * heads * n : 0;
       const { at, mem } = arena(m, [act, act, act, act, probCount, hd * np + n * np]);
       const [aq, ak, av, actx, aprobs, ascratch] = at as [
         number,
@@ -52,7 +57,7 @@ export function fusedAttentionKernel(backendName: string): KernelConfig | null {
         ak * 4,
         av * 4,
         actx * 4,
-        aprobs * 4,
+        probs ? aprobs * 4 : 0,
         ascratch * 4,
         batch,
         n,
@@ -60,10 +65,11 @@ export function fusedAttentionKernel(backendName: string): KernelConfig | null {
         hd,
         scale,
       );
-      return copyOut(heap, m, [
-        { shape: [rows, dim], at: actx },
-        { shape: [n, batch * heads, n], at: aprobs },
-      ]);
+      const outputs = [{ shape: [rows, dim], at: actx }];
+      if (probs) outputs.push({ shape: [n, batch * heads, n], at: aprobs });
+      const made = copyOut(heap, m, outputs);
+      // One output as a tensor, not a one-element array (runKernel would return the array).
+      return made.length === 1 ? (made[0] as TensorInfo) : made;
     },
   };
 }

@@ -8,7 +8,8 @@
 
 #include "simd_math.h"
 
-// Rows of `d` floats; d need not be a multiple of 4 (scalar tail).
+// Rows of `d` floats; d need not be a multiple of 4 (scalar tail). xhat and rstd may be null (0)
+// when no gradient needs them.
 EXPORT("vit_layer_norm")
 void vit_layer_norm(const float *x, const float *gamma, const float *beta, float *y, float *xhat,
                     float *rstd, int rows, int d, float eps) {
@@ -30,19 +31,19 @@ void vit_layer_norm(const float *x, const float *gamma, const float *beta, float
     float sq = hsum4(q);
     for (; i < d; i++) sq += (xr[i] - mean) * (xr[i] - mean);
     const float rs = 1.0f / __builtin_sqrtf(sq / (float)d + eps);
-    rstd[r] = rs;
+    if (rstd) rstd[r] = rs;
     const v128_t rv = wasm_f32x4_splat(rs);
     float *yr = y + r * d;
-    float *hr = xhat + r * d;
+    float *hr = xhat ? xhat + r * d : 0;
     for (i = 0; i < d4; i += 4) {
       const v128_t h = wasm_f32x4_mul(wasm_f32x4_sub(wasm_v128_load(xr + i), mv), rv);
-      wasm_v128_store(hr + i, h);
+      if (xhat) wasm_v128_store(hr + i, h);
       wasm_v128_store(yr + i, wasm_f32x4_add(wasm_f32x4_mul(h, wasm_v128_load(gamma + i)),
                                              wasm_v128_load(beta + i)));
     }
     for (; i < d; i++) {
       const float h = (xr[i] - mean) * rs;
-      hr[i] = h;
+      if (xhat) hr[i] = h;
       yr[i] = h * gamma[i] + beta[i];
     }
   }

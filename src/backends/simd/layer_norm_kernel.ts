@@ -7,12 +7,17 @@ import { arena, copyIn, copyOut, simdModule, type WasmHeapBackend } from './modu
  * kernels. Outputs what vit-ts' LayerNorm gradient reads (src/ops/layer_norm.ts).
  */
 
-/** Name of the kernel: inputs `x [rows, D]`, `gamma [D]`, `beta [D]`; outputs y, xhat `[rows, D]`, rstd `[rows, 1]`. */
+/**
+ * Name of the kernel: inputs `x [rows, D]`, `gamma [D]`, `beta [D]`; outputs y `[rows, D]` and,
+ * when the `stats` attribute is set, xhat `[rows, D]` and rstd `[rows, 1]`.
+ */
 export const LAYER_NORM_KERNEL = 'VitTsLayerNorm';
 
 /** Attributes of {@link LAYER_NORM_KERNEL}. */
 export interface LayerNormAttrs {
   epsilon: number;
+  /** Whether to output xhat and rstd (for a gradient); otherwise only y. */
+  stats: boolean;
 }
 
 /** The kernel for the wasm backend named `backendName`, or null when the module cannot run. */
@@ -26,19 +31,29 @@ export function layerNormKernel(backendName: string): KernelConfig | null {
       const heap = backend as unknown as WasmHeapBackend;
       const x = inputs['x'] as TensorInfo;
       const [rows, d] = x.shape as [number, number];
-      const { epsilon } = attrs as unknown as LayerNormAttrs;
+      const { epsilon, stats } = attrs as unknown as LayerNormAttrs;
       const count = rows * d;
-      const { at, mem } = arena(m, [count, d, d, count, count, rows]);
+      const { at, mem } = arena(m, [count, d, d, count, stats ? count : 0, stats ? rows : 0]);
       const [ax, ag, ab, ay, ah, ar] = at as [number, number, number, number, number, number];
       copyIn(heap, x, mem, ax);
       copyIn(heap, inputs['gamma'] as TensorInfo, mem, ag);
       copyIn(heap, inputs['beta'] as TensorInfo, mem, ab);
-      m.fns.vit_layer_norm(ax * 4, ag * 4, ab * 4, ay * 4, ah * 4, ar * 4, rows, d, epsilon);
-      return copyOut(heap, m, [
-        { shape: [rows, d], at: ay },
-        { shape: [rows, d], at: ah },
-        { shape: [rows, 1], at: ar },
-      ]);
+      m.fns.vit_layer_norm(
+        ax * 4,
+        ag * 4,
+        ab * 4,
+        ay * 4,
+        stats ? ah * 4 : 0,
+        stats ? ar * 4 : 0,
+        rows,
+        d,
+        epsilon,
+      );
+      const outputs = [{ shape: [rows, d], at: ay }];
+      if (stats) outputs.push({ shape: [rows, d], at: ah }, { shape: [rows, 1], at: ar });
+      const made = copyOut(heap, m, outputs);
+      // One output as a tensor, not a one-element array (runKernel would return the array).
+      return made.length === 1 ? (made[0] as TensorInfo) : made;
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { DataType, TensorInfo } from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { SIMD_WASM_BASE64 } from './simd_wasm';
 
 /**
@@ -129,4 +130,13 @@ export function copyOut(
     backend.typedArrayFromHeap(t).set(mem.subarray(at, at + count));
   });
   return made;
+}
+
+/**
+ * Whether tfjs is recording a gradient tape (inside `tf.grad`, `variableGrads`, `fit`): only then
+ * do the kernels output what a gradient needs (probabilities, LayerNorm statistics). Inference
+ * (`predict`) skips that work and its copies.
+ */
+export function recordingGradients(): boolean {
+  return tf.engine().state.gradientDepth > 0;
 }
