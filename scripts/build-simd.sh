@@ -2,11 +2,21 @@
 # Compiles vit-ts' WebAssembly SIMD kernels (src/backends/simd/*.c) into one module and writes it
 # as a base64 TypeScript module (src/backends/simd/simd_wasm.ts), so the package ships no separate .wasm file (bundlers and
 # browsers need nothing extra). Needs clang and wasm-ld (Debian: apt install clang-14 lld-14).
-# The generated files are committed; CI checks they match their sources when clang is present.
+# The generated file is committed; `--check` (npm run check:simd, run by CI) rebuilds into a
+# temporary directory and fails when the committed file differs from the build of its sources.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CLANG=${CLANG:-$(command -v clang-14 || command -v clang)}
-out_dir=${1:-src/backends/simd}
+CLANG=${CLANG:-$(command -v clang-14 || command -v clang || true)}
+if [ -z "$CLANG" ]; then
+  echo "build-simd: clang not found (Debian: apt install clang-14 lld-14)" >&2
+  exit 1
+fi
+check=0
+out_dir=src/backends/simd
+if [ "${1:-}" = "--check" ]; then
+  check=1
+  out_dir=$(mktemp -d)
+fi
 wasm=$(mktemp --suffix .wasm)
 trap 'rm -f "$wasm"' EXIT
 # One module for all kernels: one instance, one memory.
@@ -19,4 +29,15 @@ ts="$out_dir/simd_wasm.ts"
   echo "export const SIMD_WASM_BASE64 ="
   echo "  '$(base64 -w0 "$wasm")';"
 } > "$ts"
-echo "wrote $ts"
+if [ $check = 1 ]; then
+  if cmp -s "$ts" src/backends/simd/simd_wasm.ts; then
+    echo "check:simd: src/backends/simd/simd_wasm.ts is the build of src/backends/simd/*.c"
+    rm -rf "$out_dir"
+  else
+    echo "check:simd: src/backends/simd/simd_wasm.ts differs from a fresh build: run npm run build:simd" >&2
+    rm -rf "$out_dir"
+    exit 1
+  fi
+else
+  echo "wrote $ts"
+fi
