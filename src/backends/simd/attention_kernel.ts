@@ -1,5 +1,5 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
-import { arena, copyIn, copyOut, simdModule, type WasmHeapBackend } from './module';
+import { runSimd, type SimdBuffer, simdAvailable, type WasmHeapBackend } from './module';
 
 /**
  * vit-ts' fused attention kernel for tfjs' wasm backend: `softmax(q k^T * scale) v` for every
@@ -26,50 +26,42 @@ export interface FusedAttentionAttrs {
 
 /** The kernel for the wasm backend named `backendName`, or null when the module cannot run. */
 export function fusedAttentionKernel(backendName: string): KernelConfig | null {
-  if (simdModule() == null) return null;
+  if (!simdAvailable()) return null;
   return {
     kernelName: FUSED_ATTENTION_KERNEL,
     backendName,
     kernelFunc: ({ inputs, backend, attrs }) => {
-      const m = simdModule() as NonNullable<ReturnType<typeof simdModule>>;
       const { batch, tokens: n, heads, scale, probs } = attrs as unknown as FusedAttentionAttrs;
-      const heap = backend as unknown as WasmHeapBackend;
       const q = inputs['q'] as TensorInfo;
       const [rows, dim] = q.shape as [number, number];
       const hd = dim / heads;
       const np = (n + 7) & ~7;
-      const act = rows * dim;
-      const probCount = probs ? n * batch * heads * n : 0;
-      const { at, mem } = arena(m, [act, act, act, act, probCount, hd * np + n * np]);
-      const [aq, ak, av, actx, aprobs, ascratch] = at as [
-        number,
-        number,
-        number,
-        number,
-        number,
-        number,
+      const buffers: SimdBuffer[] = [
+        { shape: [rows, dim] },
+        probs ? { shape: [n, batch * heads, n] } : { scratch: 0 },
+        { scratch: hd * np + n * np }, // keys transposed, one head's scores
       ];
-      copyIn(heap, q, mem, aq);
-      copyIn(heap, inputs['k'] as TensorInfo, mem, ak);
-      copyIn(heap, inputs['v'] as TensorInfo, mem, av);
-      m.fns.vit_attention(
-        aq * 4,
-        ak * 4,
-        av * 4,
-        actx * 4,
-        probs ? aprobs * 4 : 0,
-        ascratch * 4,
-        batch,
-        n,
-        heads,
-        hd,
-        scale,
+      const out = runSimd(
+        backend as unknown as WasmHeapBackend,
+        [q, inputs['k'] as TensorInfo, inputs['v'] as TensorInfo],
+        buffers,
+        (fns, [pq, pk, pv, pctx, pprobs, pscratch]) =>
+          fns.vit_attention(
+            pq as number,
+            pk as number,
+            pv as number,
+            pctx as number,
+            pprobs as number,
+            pscratch as number,
+            batch,
+            n,
+            heads,
+            hd,
+            scale,
+          ),
       );
-      const outputs = [{ shape: [rows, dim], at: actx }];
-      if (probs) outputs.push({ shape: [n, batch * heads, n], at: aprobs });
-      const made = copyOut(heap, m, outputs);
       // One output as a tensor, not a one-element array (runKernel would return the array).
-      return made.length === 1 ? (made[0] as TensorInfo) : made;
+      return out.length === 1 ? (out[0] as TensorInfo) : out;
     },
   };
 }

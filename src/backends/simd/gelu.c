@@ -26,32 +26,38 @@ INLINE v128_t erf4(v128_t x) {
   return wasm_v128_or(r, sign);
 }
 
-// y[i] = gelu(x[i]) for i < n; reads and writes whole vectors (buffers are padded to 4).
-EXPORT("vit_gelu")
-void vit_gelu(const float *x, float *y, int n) {
-  const v128_t half = wasm_f32x4_splat(0.5f);
-  const v128_t rsqrt2 = wasm_f32x4_splat(0.70710678118654752f);
-  for (int i = 0; i < n; i += 4) {
-    const v128_t v = wasm_v128_load(x + i);
-    const v128_t cdf = wasm_f32x4_mul(half, wasm_f32x4_add(wasm_f32x4_splat(1.0f),
-                                                          erf4(wasm_f32x4_mul(v, rsqrt2))));
-    wasm_v128_store(y + i, wasm_f32x4_mul(v, cdf));
-  }
+// gelu of 4 lanes.
+INLINE v128_t gelu4(v128_t v) {
+  const v128_t cdf = wasm_f32x4_mul(wasm_f32x4_splat(0.5f),
+                                    wasm_f32x4_add(wasm_f32x4_splat(1.0f),
+                                                   erf4(wasm_f32x4_mul(v, wasm_f32x4_splat(0.70710678118654752f)))));
+  return wasm_f32x4_mul(v, cdf);
 }
 
-// dx[i] = dy[i] * gelu'(x[i]) = dy * (Phi(x) + x phi(x)), phi the standard normal density.
+// y[i] = gelu(x[i]) for i < n.
+EXPORT("vit_gelu")
+void vit_gelu(const float *x, float *y, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) wasm_v128_store(y + i, gelu4(wasm_v128_load(x + i)));
+  if (i < n) store_partial(y + i, gelu4(load_partial(x + i, n - i)), n - i);
+}
+
+// dy * gelu'(x) = dy * (Phi(x) + x phi(x)) for 4 lanes, phi the standard normal density.
+INLINE v128_t gelu_grad4(v128_t v, v128_t g) {
+  const v128_t cdf = wasm_f32x4_mul(wasm_f32x4_splat(0.5f),
+                                    wasm_f32x4_add(wasm_f32x4_splat(1.0f),
+                                                   erf4(wasm_f32x4_mul(v, wasm_f32x4_splat(0.70710678118654752f)))));
+  const v128_t pdf = wasm_f32x4_mul(wasm_f32x4_splat(0.39894228040143268f),
+                                    exp4(wasm_f32x4_mul(wasm_f32x4_mul(v, v), wasm_f32x4_splat(-0.5f))));
+  return wasm_f32x4_mul(g, wasm_f32x4_add(cdf, wasm_f32x4_mul(v, pdf)));
+}
+
+// dx[i] = dy[i] * gelu'(x[i]) for i < n.
 EXPORT("vit_gelu_grad")
 void vit_gelu_grad(const float *x, const float *dy, float *dx, int n) {
-  const v128_t half = wasm_f32x4_splat(0.5f);
-  const v128_t rsqrt2 = wasm_f32x4_splat(0.70710678118654752f);
-  const v128_t rsqrt2pi = wasm_f32x4_splat(0.39894228040143268f);
-  for (int i = 0; i < n; i += 4) {
-    const v128_t v = wasm_v128_load(x + i);
-    const v128_t cdf = wasm_f32x4_mul(half, wasm_f32x4_add(wasm_f32x4_splat(1.0f),
-                                                          erf4(wasm_f32x4_mul(v, rsqrt2))));
-    const v128_t pdf = wasm_f32x4_mul(rsqrt2pi, exp4(wasm_f32x4_mul(wasm_f32x4_mul(v, v),
-                                                                    wasm_f32x4_splat(-0.5f))));
-    const v128_t d = wasm_f32x4_add(cdf, wasm_f32x4_mul(v, pdf));
-    wasm_v128_store(dx + i, wasm_f32x4_mul(wasm_v128_load(dy + i), d));
-  }
+  int i = 0;
+  for (; i + 4 <= n; i += 4)
+    wasm_v128_store(dx + i, gelu_grad4(wasm_v128_load(x + i), wasm_v128_load(dy + i)));
+  if (i < n)
+    store_partial(dx + i, gelu_grad4(load_partial(x + i, n - i), load_partial(dy + i, n - i)), n - i);
 }

@@ -1,4 +1,6 @@
 // Shared helpers of vit-ts' WebAssembly SIMD kernels (no libc: built with -nostdlib).
+// The module imports its memory and may run on tfjs' own heap: kernels touch only the pointers
+// they are given, and use no stack and no static data (scripts/build-simd.sh checks).
 #ifndef VIT_SIMD_MATH_H
 #define VIT_SIMD_MATH_H
 
@@ -31,6 +33,18 @@ INLINE v128_t exp4(v128_t x) {
 INLINE float hsum4(v128_t v) {
   return wasm_f32x4_extract_lane(v, 0) + wasm_f32x4_extract_lane(v, 1) +
          wasm_f32x4_extract_lane(v, 2) + wasm_f32x4_extract_lane(v, 3);
+}
+
+// The first m (1..3) floats at p as a vector (other lanes 0), and its first m lanes stored back:
+// the kernels run in place on tfjs' heap, so nothing is read or written past a tensor's end
+// (and no stack array is used: the module has no stack of its own).
+INLINE v128_t load_partial(const float *p, int m) {
+  return wasm_f32x4_make(p[0], m > 1 ? p[1] : 0.0f, m > 2 ? p[2] : 0.0f, 0.0f);
+}
+INLINE void store_partial(float *p, v128_t v, int m) {
+  p[0] = wasm_f32x4_extract_lane(v, 0);
+  if (m > 1) p[1] = wasm_f32x4_extract_lane(v, 1);
+  if (m > 2) p[2] = wasm_f32x4_extract_lane(v, 2);
 }
 
 #endif
