@@ -7,10 +7,16 @@
  *   npx tsx examples/fashion/train.ts                      # the shipped run (see README.md)
  *   npx tsx examples/fashion/train.ts --epochs 1 --max-steps 20 --out /tmp/f   # timing probe
  *   npx tsx examples/fashion/train.ts --resume             # continue from the checkpoint
+ *   npx tsx examples/fashion/train.ts --init DIR --max-shift 2   # a second stage from a saved model
  *
  * `--resume --epochs E` with a larger E than the checkpoint was started with stretches the cosine
  * to E epochs from the saved step on (a warm restart); say so with `--note`, which is stored in
  * the training record.
+ *
+ * `--init DIR` starts a new run (new optimizer and schedule) from the Fashion-MNIST ViT saved in
+ * DIR, every weight kept (same task); its training record is kept as `initializedFrom`.
+ * `--max-shift N` adds a random crop with N px of zero padding (a shift of up to N px) to the
+ * random horizontal flip.
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,15 +24,18 @@ import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import {
   createViT,
   evaluateModel,
+  findVisionTransformer,
+  randomCrop,
   randomHorizontalFlip,
   type TrainerOptions,
   type ViTConfig,
   warmupCosineSchedule,
 } from '../../src/index';
-import { loadFashionMnist, saveModel, terminalProgress } from '../../src/node';
+import { loadFashionMnist, loadModel, saveModel, terminalProgress } from '../../src/node';
 import { runOptions, trainingOptions } from '../experiments/common';
 import { runEpochs, startTrainer } from '../shipped_training';
 import { FASHION_VIT_CONFIG } from './config';
@@ -42,6 +51,8 @@ const { values: args } = parseArgs({
     'max-steps': { type: 'string' },
     'eval-size': { type: 'string', default: '2000' },
     resume: { type: 'boolean', default: false },
+    init: { type: 'string' },
+    'max-shift': { type: 'string', default: '0' },
     // Free text kept in the training record, e.g. why a resumed run changed its schedule.
     note: { type: 'string' },
     // JSON merged over FASHION_VIT_CONFIG for a new run, e.g. '{"embedDim":96}'; createViT
@@ -68,6 +79,16 @@ async function main(): Promise<void> {
   const stepsPerEpoch = Math.ceil(train.images.shape[0] / batchSize);
   const requested: ViTConfig = { ...FASHION_VIT_CONFIG, ...parseConfig(args.config) };
   const progress = terminalProgress({ epochs });
+  const maxShift = Number(args['max-shift']);
+  if (!Number.isInteger(maxShift) || maxShift < 0) {
+    throw new Error(
+      `--max-shift: expected a whole number of pixels >= 0, got ${args['max-shift']}`,
+    );
+  }
+  const augmentation =
+    maxShift > 0
+      ? `random horizontal flip, then random crop with ${maxShift} px zero padding`
+      : 'random horizontal flip';
   const options: TrainerOptions = {
     schedule: warmupCosineSchedule({
       peakLr: Number(args.lr),
@@ -75,18 +96,33 @@ async function main(): Promise<void> {
       totalSteps: epochs * stepsPerEpoch,
       minLr: Number(args.lr) / 100,
     }),
-    augment: (x, random) => randomHorizontalFlip(x, { random }),
+    augment:
+      maxShift > 0
+        ? (x, random) =>
+            tf.tidy(() =>
+              randomCrop(randomHorizontalFlip(x, { random }), { padding: maxShift, random }),
+            )
+        : (x, random) => randomHorizontalFlip(x, { random }),
     labelSmoothing: Number(args['label-smoothing']),
     seed,
     onProgress: progress.onProgress,
   };
+  if (args.resume && args.init != null) {
+    console.log(`--resume: the checkpoint's own start is used, --init ${args.init} is ignored`);
+  }
+  const init = args.init == null || args.resume ? null : await savedStart(args.init);
   const started = await startTrainer(args.resume, args.checkpoint, options, () =>
-    createViT(requested, {}, { seed }),
+    init == null ? createViT(requested, {}, { seed }) : init.model,
   );
+  const initializedFrom = (init?.record ?? started.metadata['initializedFrom']) as
+    | object
+    | undefined;
   const { trainer, history } = started;
   const model = trainer.model;
   // A resumed run trains the checkpoint's model: record its config, not today's --config.
-  const config = (started.metadata['config'] as ViTConfig | undefined) ?? requested;
+  const config =
+    (started.metadata['config'] as ViTConfig | undefined) ??
+    (init == null ? requested : init.config);
   console.log(
     `backend ${tf.getBackend()}, params ${model.countParams()}, ${stepsPerEpoch} steps/epoch, batch ${batchSize}, epochs ${epochs}`,
   );
@@ -97,6 +133,7 @@ async function main(): Promise<void> {
     checkpoint: args.checkpoint,
     config,
     evalKey: 'testAccuracyFirst2000',
+    metadata: initializedFrom == null ? {} : { initializedFrom },
     workers: Number(args.workers),
     backend: args.backend,
   });
@@ -114,10 +151,11 @@ async function main(): Promise<void> {
       peakLearningRate: Number(args.lr),
       warmupSteps: Number(args['warmup-steps']),
       optimizer: 'GroupedAdamW (timm decay split, weight decay 0.05), warm-up + cosine to lr/100',
-      augmentation: 'random horizontal flip',
+      augmentation,
       labelSmoothing: Number(args['label-smoothing']),
       backend: tf.getBackend(),
       ...(args.note == null ? {} : { note: args.note }),
+      ...(initializedFrom == null ? {} : { initializedFrom }),
       history,
       testAccuracy: full.accuracy,
       testLoss: full.loss,
@@ -126,6 +164,38 @@ async function main(): Promise<void> {
   await saveModel(model, args.out);
   console.log(`saved ${args.out}`);
   progress.stop();
+}
+
+/** The Fashion-MNIST ViT saved in `dir`, every weight kept, and what it was trained with. */
+async function savedStart(
+  dir: string,
+): Promise<{ model: LayersModel; record: object; config: ViTConfig }> {
+  const model = await loadModel(dir);
+  const { imgSize, inChans, numClasses } = findVisionTransformer(model).config;
+  if (imgSize[0] !== 28 || imgSize[1] !== 28 || inChans !== 1 || numClasses !== 10) {
+    model.dispose();
+    throw new Error(
+      `--init ${dir}: expected a ViT with 28 x 28 x 1 inputs and 10 classes, got [${imgSize.join(', ')}, ${inChans}] and ${numClasses}`,
+    );
+  }
+  const t =
+    (model.getUserDefinedMetadata() as { training?: Record<string, unknown> } | undefined)
+      ?.training ?? {};
+  // A JSON round trip drops the fields the source's record lacks (tfjs refuses `undefined`).
+  const record = JSON.parse(
+    JSON.stringify({
+      dir,
+      epochs: t['epochs'],
+      peakLearningRate: t['peakLearningRate'],
+      augmentation: t['augmentation'],
+      note: t['note'],
+      history: t['history'],
+      testAccuracy: t['testAccuracy'],
+    }),
+  ) as object;
+  // The config the source was created with (its record), else the one read from the model.
+  const config = (t['config'] as ViTConfig | undefined) ?? findVisionTransformer(model).config;
+  return { model, record, config: config as ViTConfig };
 }
 
 function parseConfig(text: string | undefined): Partial<ViTConfig> {
