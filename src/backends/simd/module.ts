@@ -170,7 +170,9 @@ export function runSimd(
   const have = inst.memory.buffer.byteLength;
   if (next * 4 > have) inst.memory.grow(Math.ceil((next * 4 - have) / 65536));
   let mem = new Float32Array(inst.memory.buffer);
-  inputs.forEach((t, i) => mem.set(backend.typedArrayFromHeap(t) as Float32Array, at[i] as number));
+  inputs.forEach((t, i) => {
+    mem.set(backend.typedArrayFromHeap(t) as Float32Array, at[i] as number);
+  });
   call(
     inst.fns,
     at.map((o, i) => ((counts[i] as number) === 0 ? 0 : o * 4)),
