@@ -10,7 +10,11 @@ import {
   requirePositiveInt,
   requireRate,
 } from '../errors';
-import { multiHeadAttentionCore } from '../ops/attention_core';
+import {
+  fusedAttentionMapsAvailable,
+  fusedAttentionWithProbs,
+  multiHeadAttentionCore,
+} from '../ops/attention_core';
 import { batchMatMul, splitLastAxis, useFastForm } from '../ops/matmul';
 import type { Kwargs, LayerArgs } from '../tfjs_types';
 import { ones, timmNormal, zeros } from './init';
@@ -138,9 +142,12 @@ export class MultiHeadAttention extends layers.Layer {
   ): [tf.Tensor3D, tf.Tensor4D | null] {
     this.checkShape(x.shape);
     const [b, n] = x.shape;
+    const fast = useFastForm() && !this.qkNorm && !(training && this.attnDrop > 0);
+    // Maps from the fused wasm kernel when it can give them: the same numbers as the pass that
+    // does not keep them (tfjs ops would differ by float rounding).
     const [merged, probs] =
-      useFastForm() && !this.qkNorm && !keepAttention && !(training && this.attnDrop > 0)
-        ? [this.fusedContext(x, b, n), null]
+      fast && (!keepAttention || fusedAttentionMapsAvailable())
+        ? this.fusedContext(x, b, n, keepAttention)
         : this.plainContext(x, b, n, training);
     const out = linear(
       merged,
@@ -157,15 +164,32 @@ export class MultiHeadAttention extends layers.Layer {
   /**
    * wasm: the context `[B, N, D]` from one attention op in the layouts wasm's kernels run fastest
    * (src/ops/attention_core.ts); q, k, v from column blocks of the fused weights (slicing
-   * weights, not activations). No probabilities are kept.
+   * weights, not activations). With `keepMaps` (only where `fusedAttentionMapsAvailable`) also
+   * the probabilities `[B, H, N, N]` from the same kernel call.
    */
-  private fusedContext(x: tf.Tensor, b: number, n: number): tf.Tensor {
+  private fusedContext(
+    x: tf.Tensor,
+    b: number,
+    n: number,
+    keepMaps: boolean,
+  ): [tf.Tensor, tf.Tensor | null] {
     const x2 = tf.reshape(x, [b * n, this.dim]);
     const kernels = tf.split(readWeight(this.qkvKernel, 'MultiHeadAttention', 'qkv/kernel'), 3, 1);
     const biases = this.qkvBiasW ? tf.split(this.qkvBiasW.read(), 3, 0) : [null, null, null];
-    const [q, k, v] = kernels.map((w, i) => linear(x2, w, biases[i]) as tf.Tensor2D);
+    const [q, k, v] = kernels.map((w, i) => linear(x2, w, biases[i]) as tf.Tensor2D) as [
+      tf.Tensor2D,
+      tf.Tensor2D,
+      tf.Tensor2D,
+    ];
+    if (keepMaps) {
+      const [ctx, maps] = fusedAttentionWithProbs(q, k, v, b, n, this.numHeads, this.scale) as [
+        tf.Tensor2D,
+        tf.Tensor4D,
+      ];
+      return [tf.reshape(ctx, [b, n, this.dim]), maps];
+    }
     const ctx = multiHeadAttentionCore(q, k, v, b, n, this.numHeads, this.scale);
-    return tf.reshape(ctx, [b, n, this.dim]);
+    return [tf.reshape(ctx, [b, n, this.dim]), null];
   }
 
   /** The context `[B, N, D]` and the probabilities `[B*H, N, N]`, with tfjs-differentiated ops. */

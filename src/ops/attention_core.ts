@@ -174,3 +174,40 @@ export function multiHeadAttentionCore(
   }
   return tf.tidy(() => op(q, k, v) as tf.Tensor2D);
 }
+
+/** Whether {@link fusedAttentionWithProbs} can run: the kernel is registered, no gradient tape. */
+export function fusedAttentionMapsAvailable(): boolean {
+  return !recordingGradients() && tf.getKernel(FUSED_ATTENTION_KERNEL, tf.getBackend()) != null;
+}
+
+/**
+ * The context `[B * N, D]` and the probabilities `[B, H, N, N]` from one call of vit-ts' fused
+ * wasm kernel (the same numbers as {@link multiHeadAttentionCore}, bit for bit, so attention
+ * maps and outputs agree with a forward pass that does not keep them). Only where
+ * {@link fusedAttentionMapsAvailable}; `null` otherwise (callers then use ops).
+ */
+export function fusedAttentionWithProbs(
+  q: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  batch: number,
+  tokens: number,
+  heads: number,
+  scale: number,
+): [tf.Tensor2D, tf.Tensor4D] | null {
+  if (!fusedAttentionMapsAvailable()) return null;
+  const attrs: FusedAttentionAttrs = { batch, tokens, heads, scale, probs: true };
+  const [ctx, probs] = tf
+    .engine()
+    .runKernel(FUSED_ATTENTION_KERNEL, { q, k, v }, attrs as unknown as tf.NamedAttrMap) as [
+    tf.Tensor2D,
+    tf.Tensor,
+  ];
+  // [N_q, B, H, N_k] -> [B, H, N_q, N_k]
+  const maps = tf.tidy(
+    () =>
+      tf.transpose(tf.reshape(probs, [tokens, batch, heads, tokens]), [1, 2, 0, 3]) as tf.Tensor4D,
+  );
+  probs.dispose();
+  return [ctx, maps];
+}
