@@ -1,8 +1,6 @@
 import type { DataType, KernelBackend, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import * as tf from '@tensorflow/tfjs-core';
-import { fusedAttentionKernel } from './simd/attention_kernel';
-import { geluKernels } from './simd/gelu_kernel';
-import { layerNormKernel } from './simd/layer_norm_kernel';
+import { SIMD_KERNEL_NAMES } from './simd/names';
 
 /**
  * Replacements for three data-movement kernels of tfjs' wasm backend (4.22) that copy far more
@@ -25,18 +23,6 @@ import { layerNormKernel } from './simd/layer_norm_kernel';
 interface WasmHeapBackend {
   makeOutput(shape: number[], dtype: DataType): TensorInfo;
   typedArrayFromHeap(t: TensorInfo): Float32Array | Int32Array | Uint8Array;
-}
-
-/**
- * vit-ts' WebAssembly SIMD kernels (src/backends/simd/): fused attention, exact GELU and its
- * gradient, LayerNorm. Empty when the JavaScript engine cannot compile the module.
- */
-function simdKernels(backendName: string): KernelConfig[] {
-  return [
-    fusedAttentionKernel(backendName),
-    ...geluKernels(backendName),
-    layerNormKernel(backendName),
-  ].filter((k): k is KernelConfig => k != null);
 }
 
 /** Backends whose kernels vit-ts replaced, with the kernels it replaced. */
@@ -151,9 +137,9 @@ function replacements(backendName: string, own: (name: string) => KernelConfig):
 
 /**
  * Replaces the copying `Identity`, `Slice` and `SplitV` kernels of `backendName` (only `'wasm'`
- * has them) with ones that share storage or copy only what they return, and registers vit-ts'
- * own WebAssembly SIMD kernels (fused attention, GELU, LayerNorm; src/backends/simd/) when the
- * engine can run them. Idempotent; returns
+ * has them) with ones that share storage or copy only what they return, . Where
+ * they are installed, vit-ts' own WebAssembly SIMD kernels (fused attention, GELU, LayerNorm;
+ * src/backends/simd/) register on first use. Idempotent; returns
  * whether the replacements are installed. Called by vit-ts' fast product forms, so applications
  * need not call it.
  */
@@ -172,10 +158,6 @@ export function installWasmKernels(backendName: string = tf.getBackend()): boole
     tf.unregisterKernel(k.kernelName, backendName);
     tf.registerKernel(k);
   }
-  // vit-ts' own kernels (WebAssembly SIMD); the ops use each one when it is registered.
-  for (const k of simdKernels(backendName)) {
-    if (tf.getKernel(k.kernelName, backendName) == null) tf.registerKernel(k);
-  }
   replaced.set(backendName, [...originals.values()]);
   return true;
 }
@@ -188,9 +170,29 @@ export function restoreWasmKernels(backendName: string = tf.getBackend()): void 
     tf.unregisterKernel(k.kernelName, backendName);
     tf.registerKernel(k);
   }
-  for (const k of simdKernels(backendName)) {
-    if (tf.getKernel(k.kernelName, backendName) != null)
-      tf.unregisterKernel(k.kernelName, backendName);
+  // vit-ts' SIMD kernels, registered on first use (src/backends/simd/register.ts).
+  simdRegistered.delete(backendName);
+  for (const name of SIMD_KERNEL_NAMES) {
+    if (tf.getKernel(name, backendName) != null) tf.unregisterKernel(name, backendName);
   }
   replaced.delete(backendName);
+}
+
+/** Whether vit-ts' wasm replacements are installed on `backendName` (the fast product form). */
+export function wasmKernelsInstalled(backendName: string): boolean {
+  return replaced.has(backendName);
+}
+
+/** Backends on which vit-ts' SIMD kernels were registered since the replacements were installed. */
+const simdRegistered = new Set<string>();
+
+/**
+ * Marks vit-ts' SIMD kernels registered on `backendName` (src/backends/simd/register.ts), so a
+ * kernel unregistered afterwards (by a test, or a user comparing) is not registered again until
+ * the replacements are restored and installed anew. Returns whether it was marked before.
+ */
+export function markSimdRegistered(backendName: string): boolean {
+  const before = simdRegistered.has(backendName);
+  simdRegistered.add(backendName);
+  return before;
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { GELU_GRAD_KERNEL, GELU_KERNEL } from '../backends/simd/gelu_kernel';
 import { recordingGradients } from '../backends/simd/module';
+import { simdKernelReady } from '../backends/simd/register';
 import { layerNormFast } from '../ops/layer_norm';
 import { useFastForm } from '../ops/matmul';
 import { getGlobalRandom } from '../random';
@@ -25,7 +26,7 @@ const SQRT1_2 = Math.SQRT1_2;
  * backward instead of `Erf` and three elementwise ops each way.
  */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  if (x.dtype === 'float32' && tf.getKernel(GELU_KERNEL, tf.getBackend()) != null) {
+  if (x.dtype === 'float32' && simdKernelReady(GELU_KERNEL)) {
     if (!recordingGradients()) return tf.engine().runKernel(GELU_KERNEL, { x }) as tf.Tensor;
     const op = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
       const xi = args[0] as tf.Tensor;

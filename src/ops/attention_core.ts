@@ -4,6 +4,7 @@ import {
   type FusedAttentionAttrs,
 } from '../backends/simd/attention_kernel';
 import { recordingGradients } from '../backends/simd/module';
+import { simdKernelReady } from '../backends/simd/register';
 import { InputShapeError } from '../errors';
 
 /**
@@ -160,7 +161,7 @@ export function multiHeadAttentionCore(
       gradFunc,
     };
   });
-  const fused = tf.getKernel(FUSED_ATTENTION_KERNEL, tf.getBackend()) != null;
+  const fused = simdKernelReady(FUSED_ATTENTION_KERNEL);
   if (fused && !recordingGradients()) {
     // Inference: the kernel alone, without the probabilities a gradient would need.
     const attrs: FusedAttentionAttrs = { batch: b, tokens: n, heads: h, scale, probs: false };
@@ -177,7 +178,7 @@ export function multiHeadAttentionCore(
 
 /** Whether {@link fusedAttentionWithProbs} can run: the kernel is registered, no gradient tape. */
 export function fusedAttentionMapsAvailable(): boolean {
-  return !recordingGradients() && tf.getKernel(FUSED_ATTENTION_KERNEL, tf.getBackend()) != null;
+  return !recordingGradients() && simdKernelReady(FUSED_ATTENTION_KERNEL);
 }
 
 /**

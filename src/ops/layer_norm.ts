@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { LAYER_NORM_KERNEL, type LayerNormAttrs } from '../backends/simd/layer_norm_kernel';
 import { recordingGradients } from '../backends/simd/module';
+import { simdKernelReady } from '../backends/simd/register';
 
 /**
  * Layer normalization over the last axis with a hand-written gradient, for the wasm backend.
@@ -62,7 +63,7 @@ export function layerNormFast(
         }),
     };
   });
-  const simd = tf.getKernel(LAYER_NORM_KERNEL, tf.getBackend()) != null;
+  const simd = simdKernelReady(LAYER_NORM_KERNEL);
   if (simd && !recordingGradients()) {
     // Inference: one pass of the kernel, without the statistics a gradient would need.
     const attrs: LayerNormAttrs = { epsilon, stats: false };

@@ -14,6 +14,7 @@ import {
   simdRunsOnTfjsHeap,
   type WasmHeapBackend,
 } from '../../src/backends/simd/module';
+import { simdKernelReady } from '../../src/backends/simd/register';
 import { installWasmKernels, restoreWasmKernels } from '../../src/backends/wasm_kernels';
 import { gelu } from '../../src/layers/ops';
 import { multiHeadAttentionCore } from '../../src/ops/attention_core';
@@ -44,14 +45,19 @@ async function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): Promise<number> {
 describeBackends('WebAssembly SIMD kernels', (backend) => {
   afterAll(() => forceSimdCopyMode(false));
 
-  it('registered on wasm only (with the fast product form), removed by restoreWasmKernels', () => {
+  it('registered on wasm only (fast product form, on first use), removed by restoreWasmKernels', () => {
     installWasmKernels(backend);
+    expect(simdKernelReady(FUSED_ATTENTION_KERNEL, backend)).toBe(backend === 'wasm');
     for (const name of SIMD_KERNELS)
       expect(tf.getKernel(name, backend) != null, name).toBe(backend === 'wasm');
     if (backend !== 'wasm') return;
     restoreWasmKernels(backend);
+    expect(simdKernelReady(FUSED_ATTENTION_KERNEL, backend)).toBe(false);
     for (const name of SIMD_KERNELS) expect(tf.getKernel(name, backend), name).toBeUndefined();
     installWasmKernels(backend);
+    // A forward pass through an op that uses them registers them again.
+    const y = gelu(tf.ones([2]));
+    y.dispose();
     for (const name of SIMD_KERNELS) expect(tf.getKernel(name, backend), name).toBeDefined();
     // Node's wasm build is single-threaded: the kernels run in place on its heap (no copies).
     forceSimdCopyMode(false);
@@ -65,6 +71,7 @@ describeBackends('WebAssembly SIMD kernels', (backend) => {
       if (backend !== 'wasm') return; // the kernels exist only there (first test)
       forceSimdCopyMode(mode === 'copying');
       installWasmKernels(backend);
+      expect(simdKernelReady(FUSED_ATTENTION_KERNEL, backend)).toBe(true);
       // [batch, tokens, heads, headDim]: ViT-Ti/16's block, a small ViT, and every tail (tokens
       // not a multiple of 4 or 8, head dims 12 (a 4-wide block), 3 (scalar), a single token).
       const cases = [
@@ -123,6 +130,7 @@ describeBackends('WebAssembly SIMD kernels', (backend) => {
       if (backend !== 'wasm') return; // the kernels exist only there (first test)
       forceSimdCopyMode(mode === 'copying');
       installWasmKernels(backend);
+      expect(simdKernelReady(FUSED_ATTENTION_KERNEL, backend)).toBe(true);
       const before = tf.memory().numTensors;
       for (const shape of [[3, 7], [197, 768], [1], [2, 3, 5], [3]]) {
         const x = tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 9), 4));
@@ -161,6 +169,7 @@ describeBackends('WebAssembly SIMD kernels', (backend) => {
       if (backend !== 'wasm') return; // the kernels exist only there (first test)
       forceSimdCopyMode(mode === 'copying');
       installWasmKernels(backend);
+      expect(simdKernelReady(FUSED_ATTENTION_KERNEL, backend)).toBe(true);
       for (const [rows, d, offset] of [
         [197, 192, 0],
         [5, 7, 0],
@@ -195,6 +204,7 @@ describeBackends('WebAssembly SIMD kernels', (backend) => {
   it('LayerNorm of rows with a large mean: centred variance, error no worse than the op form', async () => {
     if (backend !== 'wasm') return; // the kernels exist only there (first test)
     installWasmKernels(backend);
+    expect(simdKernelReady(FUSED_ATTENTION_KERNEL, backend)).toBe(true);
     const [rows, d] = [16, 64];
     const x = tf.tidy(() => tf.add(tf.randomNormal([rows, d], 0, 2, 'float32', 21), 1000));
     const gamma = tf.ones([d]);

@@ -1,18 +1,16 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import { runSimd, type SimdBuffer, simdAvailable, type WasmHeapBackend } from './module';
 
+import { FUSED_ATTENTION_KERNEL } from './names';
+
+export { FUSED_ATTENTION_KERNEL };
+
 /**
  * vit-ts' fused attention kernel for tfjs' wasm backend: `softmax(q k^T * scale) v` for every
  * image and head in one call of vit-ts' WebAssembly SIMD module (src/backends/simd/attention.c).
  * tfjs' wasm backend has no fused attention; as a chain of its kernels (two depthwise products,
  * a softmax, transposes) the attention of a batch-1 ViT-Ti/16 ran at 5-10 GFLOP/s.
  */
-
-/**
- * Name of the kernel (inputs q, k, v `[B*N, D]`; outputs the context `[B*N, D]` and, when the
- * `probs` attribute is set, the probabilities `[N, B*H, N]`).
- */
-export const FUSED_ATTENTION_KERNEL = 'VitTsFusedAttention';
 
 /** Attributes of {@link FUSED_ATTENTION_KERNEL}. */
 export interface FusedAttentionAttrs {

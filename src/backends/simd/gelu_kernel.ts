@@ -1,16 +1,15 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import { runSimd, simdAvailable, type WasmHeapBackend } from './module';
 
+import { GELU_GRAD_KERNEL, GELU_KERNEL } from './names';
+
+export { GELU_GRAD_KERNEL, GELU_KERNEL };
+
 /**
  * Exact GELU and its gradient as single kernels of vit-ts' WebAssembly SIMD module
  * (src/backends/simd/gelu.c), for tfjs' wasm backend, where GELU otherwise runs as `Erf` plus
  * three elementwise kernels.
  */
-
-/** Name of the GELU kernel (input `x`, output `gelu(x)`, same shape). */
-export const GELU_KERNEL = 'VitTsGelu';
-/** Name of the GELU gradient kernel (inputs `x`, `dy`; output `dy * gelu'(x)`). */
-export const GELU_GRAD_KERNEL = 'VitTsGeluGrad';
 
 const count = (t: TensorInfo) => t.shape.reduce((a, b) => a * b, 1);
 

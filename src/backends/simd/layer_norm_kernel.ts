@@ -1,17 +1,15 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import { runSimd, type SimdBuffer, simdAvailable, type WasmHeapBackend } from './module';
 
+import { LAYER_NORM_KERNEL } from './names';
+
+export { LAYER_NORM_KERNEL };
+
 /**
  * LayerNorm's forward pass over the last axis as one kernel of vit-ts' WebAssembly SIMD module
  * (src/backends/simd/layer_norm.c), for tfjs' wasm backend, where it otherwise runs as seven
  * kernels. Outputs what vit-ts' LayerNorm gradient reads (src/ops/layer_norm.ts).
  */
-
-/**
- * Name of the kernel: inputs `x [rows, D]`, `gamma [D]`, `beta [D]`; outputs y `[rows, D]` and,
- * when the `stats` attribute is set, xhat `[rows, D]` and rstd `[rows, 1]`.
- */
-export const LAYER_NORM_KERNEL = 'VitTsLayerNorm';
 
 /** Attributes of {@link LAYER_NORM_KERNEL}. */
 export interface LayerNormAttrs {
