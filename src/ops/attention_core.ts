@@ -31,6 +31,19 @@ import { InputShapeError } from '../errors';
  * within float32 rounding (test/ops/attention_core.test.ts, forward and gradient, cpu and wasm).
  */
 
+/** One call of vit-ts' fused wasm kernel: the context, then the probabilities when asked. */
+function runFused(
+  q: tf.Tensor,
+  k: tf.Tensor,
+  v: tf.Tensor,
+  attrs: FusedAttentionAttrs,
+): tf.Tensor[] {
+  const out = tf
+    .engine()
+    .runKernel(FUSED_ATTENTION_KERNEL, { q, k, v }, attrs as unknown as tf.NamedAttrMap);
+  return Array.isArray(out) ? out : [out];
+}
+
 /** `[B*N, D]` (one of q, k, v) as `[B, N, H, hd]` transposed by `perm` (rank 4). */
 function headLayout(
   t: tf.Tensor,
@@ -127,14 +140,13 @@ export function multiHeadAttentionCore(
     if (fused) {
       // One call of vit-ts' WebAssembly SIMD kernel: the same context, and the probabilities in
       // the layout the gradient below reads.
-      const attrs: FusedAttentionAttrs = { batch: b, tokens: n, heads: h, scale, probs: true };
-      const [ctx, probs] = tf
-        .engine()
-        .runKernel(
-          FUSED_ATTENTION_KERNEL,
-          { q: qi, k: ki, v: vi },
-          attrs as unknown as tf.NamedAttrMap,
-        ) as tf.Tensor[];
+      const [ctx, probs] = runFused(qi, ki, vi, {
+        batch: b,
+        tokens: n,
+        heads: h,
+        scale,
+        probs: true,
+      });
       save([qs, ki, vi, probs as tf.Tensor]);
       return { value: ctx as tf.Tensor2D, gradFunc };
     }
@@ -164,14 +176,13 @@ export function multiHeadAttentionCore(
   const fused = simdKernelReady(FUSED_ATTENTION_KERNEL);
   if (fused && !recordingGradients()) {
     // Inference: the kernel alone, without the probabilities a gradient would need.
-    const attrs: FusedAttentionAttrs = { batch: b, tokens: n, heads: h, scale, probs: false };
-    return tf
-      .engine()
-      .runKernel(
-        FUSED_ATTENTION_KERNEL,
-        { q, k, v },
-        attrs as unknown as tf.NamedAttrMap,
-      ) as tf.Tensor2D;
+    return runFused(q, k, v, {
+      batch: b,
+      tokens: n,
+      heads: h,
+      scale,
+      probs: false,
+    })[0] as tf.Tensor2D;
   }
   return tf.tidy(() => op(q, k, v) as tf.Tensor2D);
 }
@@ -197,10 +208,7 @@ export function fusedAttentionWithProbs(
   scale: number,
 ): [tf.Tensor2D, tf.Tensor4D] | null {
   if (!fusedAttentionMapsAvailable()) return null;
-  const attrs: FusedAttentionAttrs = { batch, tokens, heads, scale, probs: true };
-  const [ctx, probs] = tf
-    .engine()
-    .runKernel(FUSED_ATTENTION_KERNEL, { q, k, v }, attrs as unknown as tf.NamedAttrMap) as [
+  const [ctx, probs] = runFused(q, k, v, { batch, tokens, heads, scale, probs: true }) as [
     tf.Tensor2D,
     tf.Tensor,
   ];

@@ -1,5 +1,5 @@
 import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
-import { runSimd, simdAvailable, type WasmHeapBackend } from './module';
+import { runSimd, type SimdExports, simdAvailable, type WasmHeapBackend } from './module';
 
 import { GELU_GRAD_KERNEL, GELU_KERNEL } from './names';
 
@@ -11,38 +11,41 @@ export { GELU_GRAD_KERNEL, GELU_KERNEL };
  * three elementwise kernels.
  */
 
-const count = (t: TensorInfo) => t.shape.reduce((a, b) => a * b, 1);
+/**
+ * An elementwise kernel over `x` (and, for the gradient, `dy` of the same shape): one output of
+ * x's shape, `run(fns, pointers, count)` with the inputs' then the output's pointers.
+ */
+function elementwise(
+  kernelName: string,
+  backendName: string,
+  inputNames: string[],
+  run: (fns: SimdExports, ptrs: number[], count: number) => void,
+): KernelConfig {
+  return {
+    kernelName,
+    backendName,
+    kernelFunc: ({ inputs, backend }) => {
+      const x = inputs['x'] as TensorInfo;
+      const count = x.shape.reduce((a, b) => a * b, 1);
+      return runSimd(
+        backend as unknown as WasmHeapBackend,
+        inputNames.map((n) => inputs[n] as TensorInfo),
+        [{ shape: [...x.shape] }],
+        (fns, ptrs) => run(fns, ptrs, count),
+      )[0] as TensorInfo;
+    },
+  };
+}
 
 /** The two kernels for the wasm backend named `backendName`, or [] when the module cannot run. */
 export function geluKernels(backendName: string): KernelConfig[] {
   if (!simdAvailable()) return [];
   return [
-    {
-      kernelName: GELU_KERNEL,
-      backendName,
-      kernelFunc: ({ inputs, backend }) => {
-        const x = inputs['x'] as TensorInfo;
-        return runSimd(
-          backend as unknown as WasmHeapBackend,
-          [x],
-          [{ shape: [...x.shape] }],
-          (fns, [px, py]) => fns.vit_gelu(px as number, py as number, count(x)),
-        )[0] as TensorInfo;
-      },
-    },
-    {
-      kernelName: GELU_GRAD_KERNEL,
-      backendName,
-      kernelFunc: ({ inputs, backend }) => {
-        const x = inputs['x'] as TensorInfo;
-        return runSimd(
-          backend as unknown as WasmHeapBackend,
-          [x, inputs['dy'] as TensorInfo],
-          [{ shape: [...x.shape] }],
-          (fns, [px, pdy, pdx]) =>
-            fns.vit_gelu_grad(px as number, pdy as number, pdx as number, count(x)),
-        )[0] as TensorInfo;
-      },
-    },
+    elementwise(GELU_KERNEL, backendName, ['x'], (fns, [px, py], n) =>
+      fns.vit_gelu(px as number, py as number, n),
+    ),
+    elementwise(GELU_GRAD_KERNEL, backendName, ['x', 'dy'], (fns, [px, pdy, pdx], n) =>
+      fns.vit_gelu_grad(px as number, pdy as number, pdx as number, n),
+    ),
   ];
 }
