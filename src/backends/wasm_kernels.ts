@@ -137,7 +137,7 @@ function replacements(backendName: string, own: (name: string) => KernelConfig):
 
 /**
  * Replaces the copying `Identity`, `Slice` and `SplitV` kernels of `backendName` (only `'wasm'`
- * has them) with ones that share storage or copy only what they return, . Where
+ * has them) with ones that share storage or copy only what they return. Where
  * they are installed, vit-ts' own WebAssembly SIMD kernels (fused attention, GELU, LayerNorm;
  * src/backends/simd/) register on first use. Idempotent; returns
  * whether the replacements are installed. Called by vit-ts' fast product forms, so applications
