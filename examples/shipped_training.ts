@@ -70,12 +70,15 @@ async function trainEpochs(
   for (let e = trainer.epoch; e < o.epochs; e++) {
     const r = await trainer.trainEpoch(train, { batchSize: o.batchSize, maxSteps: o.maxSteps });
     const ev = await trainer.evaluate(evalSet);
+    // With an EMA of the weights, its accuracy too (under `<evalKey>Ema`).
+    const evEma = trainer.ema == null ? null : await trainer.evaluate(evalSet, { useEma: true });
     const u = process.cpuUsage(cpu0);
     const record = {
       epoch: e + 1,
       trainLoss: r.loss,
       trainAccuracy: r.accuracy,
       [o.evalKey]: ev.accuracy,
+      ...(evEma == null ? {} : { [`${o.evalKey}Ema`]: evEma.accuracy }),
       seconds: Math.round(r.seconds),
       imagesPerSecond: r.imagesPerSecond,
       cpuSeconds: Math.round((u.user + u.system) / 1e6),
