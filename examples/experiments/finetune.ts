@@ -55,7 +55,7 @@ const PRESETS = {
     testPerClass: 10,
     batchSize: 20,
   },
-  // Sized for ~12 minutes with --workers 2 on two cores (~20 on one thread): every training
+  // 10.5 minutes with --workers 2 on two quiet cores (measured, docs/experiments.md): every training
   // image of classes 0-4 for the pretraining, a small target set for the fine-tuning.
   default: {
     pretrainPerClass: 6000,
