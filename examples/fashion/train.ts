@@ -19,6 +19,8 @@
  * random horizontal flip. `--ema-decay D` keeps an EMA of the weights (timm's `model_ema_decay`):
  * every epoch records both accuracies, the end both on the 10,000 test images, and the saved
  * model holds the EMA weights (chosen before training, as timm reports its EMA model).
+ * `--stem conv` trains the hybrid instead of the plain ViT: `fashionConvStem` (two 3x3 stride-2
+ * convolutions) makes the 7 x 7 tokens that the plain ViT cuts as 4 px patches (config.ts).
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,7 +42,11 @@ import {
 import { loadFashionMnist, loadModel, saveModel, terminalProgress } from '../../src/node';
 import { runOptions, trainingOptions } from '../experiments/common';
 import { runEpochs, startTrainer } from '../shipped_training';
-import { FASHION_VIT_CONFIG } from './config';
+import { createFashionHybridViT, FASHION_HYBRID_VIT_CONFIG, FASHION_VIT_CONFIG } from './config';
+
+/** What the record says of the hybrid's backbone (`--stem conv`, `fashionConvStem`). */
+const CONV_STEM_RECORD =
+  'fashionConvStem: conv 3x3 stride 2 (32) + BatchNorm + ReLU, conv 3x3 stride 2 (64) + BatchNorm + ReLU; config is the ViT on its 7 x 7 x 64 map';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -56,6 +62,8 @@ const { values: args } = parseArgs({
     init: { type: 'string' },
     'max-shift': { type: 'string', default: '0' },
     'ema-decay': { type: 'string' },
+    // 'patch': the plain ViT (4 px patches); 'conv': the hybrid, a conv stem making the tokens.
+    stem: { type: 'string', default: 'patch' },
     // Free text kept in the training record, e.g. why a resumed run changed its schedule.
     note: { type: 'string' },
     // JSON merged over FASHION_VIT_CONFIG for a new run, e.g. '{"embedDim":96}'; createViT
@@ -80,7 +88,15 @@ async function main(): Promise<void> {
     labels: tf.slice(test.labels, 0, evalSize) as tf.Tensor1D,
   };
   const stepsPerEpoch = Math.ceil(train.images.shape[0] / batchSize);
-  const requested: ViTConfig = { ...FASHION_VIT_CONFIG, ...parseConfig(args.config) };
+  const stem = args.stem;
+  if (stem !== 'patch' && stem !== 'conv') {
+    throw new Error(`--stem: expected 'patch' or 'conv', got ${stem}`);
+  }
+  const overrides = parseConfig(args.config);
+  const requested: ViTConfig = {
+    ...(stem === 'conv' ? FASHION_HYBRID_VIT_CONFIG : FASHION_VIT_CONFIG),
+    ...overrides,
+  };
   const progress = terminalProgress({ epochs });
   const maxShift = Number(args['max-shift']);
   if (!Number.isInteger(maxShift) || maxShift < 0) {
@@ -116,12 +132,18 @@ async function main(): Promise<void> {
   }
   const init = args.init == null || args.resume ? null : await savedStart(args.init);
   const started = await startTrainer(args.resume, args.checkpoint, options, () =>
-    init == null ? createViT(requested, {}, { seed }) : init.model,
+    init != null
+      ? init.model
+      : stem === 'conv'
+        ? createFashionHybridViT(seed, overrides)
+        : createViT(requested, {}, { seed }),
   );
   const initializedFrom = (init?.record ?? started.metadata['initializedFrom']) as
     | object
     | undefined;
   const { trainer, history } = started;
+  // A resumed hybrid is still one (its checkpoint says so), whatever today's --stem.
+  const hybrid = args.resume ? started.metadata['stem'] != null : stem === 'conv';
   const model = trainer.model;
   // A resumed run trains the checkpoint's model: record its config, not today's --config.
   const config =
@@ -136,8 +158,11 @@ async function main(): Promise<void> {
     maxSteps: args['max-steps'] == null ? undefined : Number(args['max-steps']),
     checkpoint: args.checkpoint,
     config,
+    metadata: {
+      ...(initializedFrom == null ? {} : { initializedFrom }),
+      ...(hybrid ? { stem: CONV_STEM_RECORD } : {}),
+    },
     evalKey: 'testAccuracyFirst2000',
-    metadata: initializedFrom == null ? {} : { initializedFrom },
     workers: Number(args.workers),
     backend: args.backend,
   });
@@ -153,6 +178,7 @@ async function main(): Promise<void> {
     training: {
       data: 'Fashion-MNIST (Debian dataset-fashion-mnist), 60,000 train; 10,000 test evaluated',
       config,
+      ...(hybrid ? { stem: CONV_STEM_RECORD } : {}),
       trainSize: train.images.shape[0],
       testSize: test.images.shape[0],
       seed,
