@@ -16,6 +16,7 @@ import {
   FASHION_MNIST_CLASSES,
   findVisionTransformer,
   getAttention,
+  HybridVisionTransformer,
   mapsFromAttentions,
   overlayHeatmap,
   rolloutFromAttentions,
@@ -460,8 +461,13 @@ function renderModelInfo(loadedModel: LoadedModel, backend: string): void {
   const [gh, gw] = vit.gridSize;
   const [ph] = vit.config.patchSize as number[];
   const params = model.countParams().toLocaleString('en');
+  // A hybrid's tokens are cells of its CNN's feature map, not image patches.
+  const tokens =
+    vit instanceof HybridVisionTransformer
+      ? `hybrid ViT (a convolutional stem makes its ${gh}×${gw} tokens`
+      : `ViT (patch ${ph}, ${gh}×${gw} patch grid`;
   modelInfo.textContent =
-    `A ${depth}-block ViT (patch ${ph}, ${gh}×${gw} patch grid, ${params} parameters) trained on ` +
+    `A ${depth}-block ${tokens}, ${params} parameters) trained on ` +
     `${shipped.dataName} with vit-ts runs in your browser. Pick a held-out ${shipped.thing} or draw ` +
     'one; the overlay shows how much the class token attends to each patch, block by block, or ' +
     'the attention rollout through all blocks.';

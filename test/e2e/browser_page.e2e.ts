@@ -117,8 +117,13 @@ async function modelFacts(folder: string): Promise<ModelFacts> {
     .reduce((sum, w) => sum + w.shape.reduce((a, b) => a * b, 1), 0);
   const vit = (
     json.modelTopology.config.layers as Array<{ class_name: string; config: object }>
-  ).find((l) => l.class_name === 'VitTs>VisionTransformer');
-  if (vit == null) throw new Error(`examples/${folder}/model: no VisionTransformer layer`);
+  ).find(
+    // A plain ViT or a hybrid (a CNN making the tokens): both carry the ViT's depth.
+    (l) =>
+      l.class_name === 'VitTs>VisionTransformer' ||
+      l.class_name === 'VitTs>HybridVisionTransformer',
+  );
+  if (vit == null) throw new Error(`examples/${folder}/model: no (Hybrid)VisionTransformer layer`);
   const training = json.userDefinedMetadata?.training ?? {};
   const accuracy = training.testAccuracy ?? training.heldOutAccuracy;
   if (typeof accuracy !== 'number')
