@@ -274,7 +274,7 @@ export { GroupedAdamW } from './train/grouped_adamw';
 export type { AdamSlotState, GroupedAdamWOptions, GroupedAdamWState } from './train/grouped_adamw';
 export { clipByGlobalNorm, globalNorm } from './train/clip';
 export type { ClippedGradients } from './train/clip';
-export { ModelEma } from './train/ema';
+export { ModelEma, type ModelEmaOptions } from './train/ema';
 export { recomputeBatchNormStatistics } from './train/batch_norm_stats';
 export type {
   RecomputeBatchNormOptions,

@@ -62,6 +62,8 @@ const { values: args } = parseArgs({
     init: { type: 'string' },
     'max-shift': { type: 'string', default: '0' },
     'ema-decay': { type: 'string' },
+    // Warm the EMA's decay up (timm's ModelEmaV3 use_warmup), for runs from random weights.
+    'ema-warmup': { type: 'boolean', default: false },
     // 'patch': the plain ViT (4 px patches); 'conv': the hybrid, a conv stem making the tokens.
     stem: { type: 'string', default: 'patch' },
     // Free text kept in the training record, e.g. why a resumed run changed its schedule.
@@ -124,6 +126,7 @@ async function main(): Promise<void> {
         : (x, random) => randomHorizontalFlip(x, { random }),
     labelSmoothing: Number(args['label-smoothing']),
     ...(args['ema-decay'] == null ? {} : { emaDecay: Number(args['ema-decay']) }),
+    ...(args['ema-warmup'] ? { emaWarmup: true } : {}),
     seed,
     onProgress: progress.onProgress,
   };
@@ -193,6 +196,7 @@ async function main(): Promise<void> {
         ? {}
         : {
             emaDecay: trainer.ema.decay,
+            ...(trainer.ema.warmup ? { emaWarmup: true } : {}),
             savedWeights: 'the EMA (testAccuracy); the trained weights: trainedTestAccuracy',
             trainedTestAccuracy: trained.accuracy,
           }),

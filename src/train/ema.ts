@@ -3,27 +3,55 @@ import type { LayerVariable } from '@tensorflow/tfjs-layers';
 import { ConfigError, requireRate } from '../errors';
 import type { HasWeights } from './param_groups';
 
+/** Options of {@link ModelEma}. */
+export interface ModelEmaOptions {
+  /** Weight of the old average per update, in [0, 1). Default 0.9998. */
+  decay?: number;
+  /**
+   * Warm the decay up (timm's `ModelEmaV3(use_warmup=True)`, power 2/3): update `n` (1-based)
+   * uses `min(decay, 1 - n^(-2/3))`, so the first update copies the weights and the average
+   * forgets the initial weights within a few hundred steps instead of ~1 / (1 - decay). Use it
+   * when training starts from random weights. Default false (a constant decay).
+   */
+  warmup?: boolean;
+}
+
 /**
- * Exponential moving average of a model's weights (timm's `ModelEmaV2`): after each optimizer
- * step, `ema = decay * ema + (1 - decay) * w` for every weight, BatchNorm running statistics
- * included. Evaluate with the averaged weights through {@link ModelEma.withAveraged}, or copy
- * them into the model with {@link ModelEma.copyTo}.
+ * Exponential moving average of a model's weights (timm's `ModelEmaV2`, `ModelEmaV3` with
+ * `warmup`): after each optimizer step, `ema = decay * ema + (1 - decay) * w` for every weight,
+ * BatchNorm running statistics included. Evaluate with the averaged weights through
+ * {@link ModelEma.withAveraged}, or copy them into the model with {@link ModelEma.copyTo}.
  *
  * @example
- * const ema = new ModelEma(model, { decay: 0.999 });
+ * const ema = new ModelEma(model, { decay: 0.999, warmup: true });
  * // after each step: ema.update();
  * const acc = await ema.withAveraged(() => evaluate(model, test));
  */
 export class ModelEma {
   /** Weight of the old average per update, in [0, 1). */
   readonly decay: number;
+  /** Whether the decay is warmed up ({@link ModelEmaOptions.warmup}). */
+  readonly warmup: boolean;
   private readonly weights: LayerVariable[];
   private readonly shadow: tf.Variable[];
   /** Number of updates so far. */
   updates = 0;
 
-  constructor(model: HasWeights, options: { decay?: number } = {}) {
+  constructor(model: HasWeights, options: ModelEmaOptions = {}) {
+    if (options == null || typeof options !== 'object') {
+      throw new ConfigError(`ModelEma: options must be an object, got ${String(options)}`);
+    }
+    for (const key of Object.keys(options)) {
+      if (key !== 'decay' && key !== 'warmup') {
+        throw new ConfigError(`ModelEma: unknown option '${key}' (known: decay, warmup)`);
+      }
+    }
     this.decay = requireRate('ModelEma', 'decay', options.decay ?? 0.9998);
+    const warmup = options.warmup ?? false;
+    if (typeof warmup !== 'boolean') {
+      throw new ConfigError(`ModelEma: warmup must be true or false, got ${String(warmup)}`);
+    }
+    this.warmup = warmup;
     if (model == null || !Array.isArray(model.weights)) {
       throw new ConfigError(`ModelEma: model must have weights, got ${String(model)}`);
     }
@@ -31,9 +59,18 @@ export class ModelEma {
     this.shadow = tf.tidy(() => this.weights.map((w) => tf.variable(tf.clone(w.read()), false)));
   }
 
+  /**
+   * The decay update number `n` (1-based) uses: `decay`, or with `warmup`
+   * `min(decay, 1 - n^(-2/3))` (0 for the first update: a copy).
+   */
+  decayAt(n: number): number {
+    if (!this.warmup) return this.decay;
+    return Math.min(this.decay, 1 - Math.max(1, n) ** (-2 / 3));
+  }
+
   /** Moves the average one step towards the current weights. */
   update(): void {
-    const d = this.decay;
+    const d = this.decayAt(this.updates + 1);
     tf.tidy(() => {
       this.weights.forEach((w, i) => {
         const s = this.shadow[i];

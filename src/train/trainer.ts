@@ -11,7 +11,7 @@ import {
 import { getRandomState, Random, type RandomState, setRandomState } from '../random';
 import type { RandomSource } from './augment';
 import { clipByGlobalNorm } from './clip';
-import { ModelEma } from './ema';
+import { ModelEma, type ModelEmaOptions } from './ema';
 import { GroupedAdamW, type GroupedAdamWOptions, type GroupedAdamWState } from './grouped_adamw';
 import { type MixOptions, mixBatch, smoothOneHot } from './mixup';
 import { createParamGroups, type ParamGroup } from './param_groups';
@@ -79,6 +79,11 @@ export interface TrainerOptions {
   mix?: TrainerMixOptions;
   /** Keep an EMA of the weights with this decay (timm `model_ema_decay`). Default: off. */
   emaDecay?: number;
+  /**
+   * Warm the EMA's decay up from 0 (timm's `ModelEmaV3(use_warmup=True)`, see
+   * {@link ModelEmaOptions.warmup}); only with `emaDecay`. Default false.
+   */
+  emaWarmup?: boolean;
   /** Augmentation of each training batch, drawing only from `random`. Return a new tensor. */
   augment?: (images: tf.Tensor4D, random: RandomSource) => tf.Tensor4D;
   /** Classes of the model's output. Default: the model's output width. */
@@ -204,6 +209,7 @@ export class Trainer {
       'clipGradNorm',
       'mix',
       'emaDecay',
+      'emaWarmup',
       'augment',
       'numClasses',
       'seed',
@@ -229,7 +235,16 @@ export class Trainer {
       checkGradientSource(o, 'options.parallel', options.parallel, model);
     this.parallel = options.parallel ?? null;
     this.optimizer = new GroupedAdamW(options.groups ?? createParamGroups(model), options.adam);
-    this.ema = options.emaDecay == null ? null : new ModelEma(model, { decay: options.emaDecay });
+    if (options.emaWarmup != null && options.emaDecay == null) {
+      throw new ConfigError(`${o}: emaWarmup needs emaDecay (an EMA to warm up)`);
+    }
+    this.ema =
+      options.emaDecay == null
+        ? null
+        : new ModelEma(model, {
+            decay: options.emaDecay,
+            ...(options.emaWarmup == null ? {} : { warmup: options.emaWarmup }),
+          });
     this.random = new Random(options.seed ?? 0);
   }
 

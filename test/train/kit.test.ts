@@ -250,6 +250,44 @@ describeBackends('training kit', () => {
     model.dispose();
   });
 
+  it('ModelEma with warmup uses min(decay, 1 - n^(-2/3)) at update n: a copy first', async () => {
+    const model = tinyViT();
+    const w = model.weights.find((v) => v.name.includes('head/bias'))!;
+    const idx = model.weights.indexOf(w);
+    w.write(tf.tensor1d([0, 0, 0]));
+    const ema = new ModelEma(model, { decay: 0.9, warmup: true });
+    expect(ema.decayAt(1)).toBe(0); // the first update copies the weights
+    expect(ema.decayAt(8)).toBeCloseTo(0.75, 12); // 1 - 8^(-2/3) = 1 - 1/4
+    expect(ema.decayAt(27)).toBeCloseTo(8 / 9, 12); // 1 - 27^(-2/3) = 1 - 1/9, still under 0.9
+    expect(ema.decayAt(1000)).toBe(0.9); // 1 - 1000^(-2/3) = 0.99, capped at decay
+    // Three updates towards 10, 20, 40: a copy, then decays 1 - 2^(-2/3) and 1 - 3^(-2/3).
+    let expected = 0;
+    for (const [n, target] of [
+      [1, 10],
+      [2, 20],
+      [3, 40],
+    ] as const) {
+      w.write(tf.fill([3], target));
+      ema.update();
+      const d = Math.min(0.9, 1 - n ** (-2 / 3));
+      expected = d * expected + (1 - d) * target;
+      expect((await ema.averaged[idx].data())[0]).toBeCloseTo(expected, 4);
+    }
+    expect(ema.updates).toBe(3);
+    // Without warmup the decay is constant; bad options name themselves.
+    const constant = new ModelEma(model, { decay: 0.9 });
+    expect(constant.decayAt(1)).toBe(0.9);
+    constant.dispose();
+    expect(() => new ModelEma(model, { decay: 0.9, warmup: 'yes' as never })).toThrow(
+      /ModelEma: warmup must be true or false, got yes/,
+    );
+    expect(() => new ModelEma(model, { decay: 0.9, warmUp: true } as never)).toThrow(
+      /ModelEma: unknown option 'warmUp'/,
+    );
+    ema.dispose();
+    model.dispose();
+  });
+
   it('freeze / unfreeze by part go through the sublayers and change trainableWeights', () => {
     const model = tinyViT();
     const all = model.trainableWeights.length;

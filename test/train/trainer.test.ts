@@ -84,6 +84,27 @@ describeBackends('Trainer', (backend) => {
     tf.dispose([data.images, data.labels]);
   });
 
+  it('emaWarmup: the first step copies the trained weights into the EMA; it needs emaDecay', async () => {
+    const data = toyData(8, 3);
+    const model = createViT(vitConfig, {}, { seed: 4 });
+    const schedule = warmupCosineSchedule({ peakLr: 2e-3, warmupSteps: 1, totalSteps: 2 });
+    const trainer = new Trainer(model, { schedule, seed: 1, emaDecay: 0.999, emaWarmup: true });
+    expect(trainer.ema!.warmup).toBe(true);
+    await trainer.trainEpoch(data, { batchSize: 8 });
+    const w = await weightsOf(model);
+    const ema = await trainer.ema!.getState();
+    // One step, decay 0 at update 1: the average is the weights after that step, exactly.
+    ema.forEach((e, i) => {
+      expect(Array.from(e.values)).toEqual(Array.from(w[i]));
+    });
+    trainer.dispose();
+    expect(() => new Trainer(model, { schedule, emaWarmup: true })).toThrow(
+      /Trainer: emaWarmup needs emaDecay/,
+    );
+    model.dispose();
+    tf.dispose([data.images, data.labels]);
+  });
+
   it('refuses labels that are not class indices, naming what came, before any step', async () => {
     const model = createViT(vitConfig, {}, { seed: 2 });
     const trainer = new Trainer(model, {
