@@ -66,8 +66,8 @@ describe('browser page: shipped model files', () => {
       new RegExp(`^${((training['testAccuracy'] as number) * 100).toFixed(1)}%`),
     );
     expect(new Map(summary.items).get('data')).toBe(training['data']);
-    // The shipped record was resumed with a stretched schedule; its note says so on the page.
-    expect(new Map(summary.items).get('note')).toMatch(/resumed at epoch 10/);
+    // The record's note, when it has one (the shipped one does), is shown on the page.
+    expect(new Map(summary.items).get('note')).toBe(training['note']);
   });
 
   it('summaries leave out absent and mistyped fields and prefer the test accuracy', () => {

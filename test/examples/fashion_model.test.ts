@@ -1,6 +1,7 @@
 /**
- * The Fashion-MNIST ViT shipped in examples/fashion/model (trained by examples/fashion/train.ts)
- * loads with `loadModel`, is the documented architecture, and classifies real Fashion-MNIST test
+ * The Fashion-MNIST hybrid ViT shipped in examples/fashion/model (trained by
+ * examples/fashion/train.ts --stem conv) loads with `loadModel`, is the documented architecture
+ * (a conv stem making the tokens of a small ViT), and classifies real Fashion-MNIST test
  * images (Debian's dataset-fashion-mnist, never seen in training) about as well as its training
  * record says.
  */
@@ -9,8 +10,8 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FASHION_VIT_CONFIG } from '../../examples/fashion/config';
-import { findVisionTransformer } from '../../src/index';
+import { createFashionHybridViT, FASHION_HYBRID_VIT_CONFIG } from '../../examples/fashion/config';
+import { findVisionTransformer, HybridVisionTransformer } from '../../src/index';
 import { loadModel, readFashionMnist } from '../../src/node';
 import { describeBackends } from '../helpers/backends';
 
@@ -18,6 +19,7 @@ const modelDir = fileURLToPath(new URL('../../examples/fashion/model', import.me
 
 interface TrainingRecord {
   config: object;
+  stem?: string;
   epochs: number;
   history: { epoch: number; testAccuracyFirst2000: number }[];
   testAccuracy: number;
@@ -41,7 +43,8 @@ beforeAll(async () => {
 
 describe('examples/fashion training record', () => {
   it('names the shipped config and one entry per epoch', () => {
-    expect(record.config).toEqual(FASHION_VIT_CONFIG);
+    expect(record.config).toEqual(FASHION_HYBRID_VIT_CONFIG);
+    expect(record.stem).toMatch(/^fashionConvStem/);
     expect(record.history.map((h) => h.epoch)).toEqual(
       Array.from({ length: record.epochs }, (_, i) => i + 1),
     );
@@ -58,11 +61,19 @@ describeBackends('examples/fashion shipped model', (backend) => {
 
   it('is the documented architecture', () => {
     const vit = findVisionTransformer(model);
-    expect(vit.config.imgSize).toEqual([FASHION_VIT_CONFIG.imgSize, FASHION_VIT_CONFIG.imgSize]);
-    expect(vit.config.depth).toBe(FASHION_VIT_CONFIG.depth);
-    expect(vit.config.embedDim).toBe(FASHION_VIT_CONFIG.embedDim);
+    expect(vit).toBeInstanceOf(HybridVisionTransformer);
+    const c = FASHION_HYBRID_VIT_CONFIG;
+    expect(vit.config.imgSize).toEqual([c.imgSize, c.imgSize]);
+    expect(vit.config.patchSize).toEqual([c.patchSize, c.patchSize]);
+    expect(vit.config.depth).toBe(c.depth);
+    expect(vit.config.embedDim).toBe(c.embedDim);
     expect(vit.gridSize).toEqual([7, 7]);
     expect(model.outputs[0]?.shape).toEqual([null, 10]);
+    // Weight for weight the model createFashionHybridViT builds (stem, projection, blocks, head).
+    const fresh = createFashionHybridViT(1);
+    expect(model.weights.map((w) => w.shape)).toEqual(fresh.weights.map((w) => w.shape));
+    expect(model.countParams()).toBe(fresh.countParams());
+    fresh.dispose();
   });
 
   const checked = checkedOn(backend);
