@@ -33,6 +33,7 @@ import {
   createViT,
   evaluateModel,
   findVisionTransformer,
+  HybridVisionTransformer,
   randomCrop,
   randomHorizontalFlip,
   type TrainerOptions,
@@ -68,8 +69,9 @@ const { values: args } = parseArgs({
     stem: { type: 'string', default: 'patch' },
     // Free text kept in the training record, e.g. why a resumed run changed its schedule.
     note: { type: 'string' },
-    // JSON merged over FASHION_VIT_CONFIG for a new run, e.g. '{"embedDim":96}'; createViT
-    // rejects unknown fields. Ignored by --resume (the checkpoint carries its model).
+    // JSON merged over the --stem's config (FASHION_VIT_CONFIG or FASHION_HYBRID_VIT_CONFIG) for
+    // a new run, e.g. '{"embedDim":96}'; the factories reject unknown fields. Ignored by
+    // --resume (the checkpoint carries its model).
     config: { type: 'string' },
     checkpoint: { type: 'string', default: join(here, 'checkpoint') },
     out: { type: 'string', default: join(here, 'model') },
@@ -145,9 +147,10 @@ async function main(): Promise<void> {
     | object
     | undefined;
   const { trainer, history } = started;
-  // A resumed hybrid is still one (its checkpoint says so), whatever today's --stem.
-  const hybrid = args.resume ? started.metadata['stem'] != null : stem === 'conv';
   const model = trainer.model;
+  // What is trained decides (a resumed checkpoint or an --init model may be a hybrid whatever
+  // today's --stem says).
+  const hybrid = findVisionTransformer(model) instanceof HybridVisionTransformer;
   // A resumed run trains the checkpoint's model: record its config, not today's --config.
   const config =
     (started.metadata['config'] as ViTConfig | undefined) ??
