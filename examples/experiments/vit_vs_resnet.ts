@@ -7,7 +7,7 @@
  *
  *   npm run example:vit-vs-resnet -- --quick          # CI smoke run: 40 / 50 images, 2 steps per model
  *   npm run example:vit-vs-resnet                     # default: 1,000 / 500 images, 2 epochs (~15 min)
- *   npm run example:vit-vs-resnet -- --full           # 60,000 / 10,000 images, 10 epochs (~64 CPU hours on wasm)
+ *   npm run example:vit-vs-resnet -- --full           # 60,000 / 10,000 images, 10 epochs (~59 CPU hours on wasm, docs/experiments.md)
  *   options: --out DIR (default examples/output/vit-vs-resnet), --backend, --epochs,
  *            --train-per-class, --test-per-class, --batch-size, --seed
  */
