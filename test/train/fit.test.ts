@@ -73,7 +73,9 @@ describeBackends('a few fit steps lower the loss', () => {
     const size = tf.getBackend() === 'cpu' ? 8 : 32;
     const before = tf.memory().numTensors;
     const [x, y] = batch(2, size, 10, 12);
-    const model = createResNet18({ numClasses: 10, stem: 'cifar', imgSize: size });
+    // Seeded: from some random starts two SGD steps on BatchNorm'd batches of 2 raise the loss
+    // (seen once in CI on cpu, 1.366 -> 1.422), which is not the bug this test looks for.
+    const model = createResNet18({ numClasses: 10, stem: 'cifar', imgSize: size, seed: 12 });
     const initial = await Promise.all(model.trainableWeights.map((w) => w.read().data()));
     const weights = model.trainableWeights.map((w) => w.read());
     model.compile({ optimizer: tf.train.sgd(1e-2), loss: softmaxCrossEntropy() });
