@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayerVariable } from '@tensorflow/tfjs-layers';
-import { ConfigError, requireRate } from '../errors';
+import { checkKnownKeys } from '../config/schema';
+import { ConfigError, requireBoolean, requireRate } from '../errors';
 import type { HasWeights } from './param_groups';
 
 /** Options of {@link ModelEma}. */
@@ -38,20 +39,9 @@ export class ModelEma {
   updates = 0;
 
   constructor(model: HasWeights, options: ModelEmaOptions = {}) {
-    if (options == null || typeof options !== 'object') {
-      throw new ConfigError(`ModelEma: options must be an object, got ${String(options)}`);
-    }
-    for (const key of Object.keys(options)) {
-      if (key !== 'decay' && key !== 'warmup') {
-        throw new ConfigError(`ModelEma: unknown option '${key}' (known: decay, warmup)`);
-      }
-    }
+    checkKnownKeys('ModelEma', options, ['decay', 'warmup'], 'option');
     this.decay = requireRate('ModelEma', 'decay', options.decay ?? 0.9998);
-    const warmup = options.warmup ?? false;
-    if (typeof warmup !== 'boolean') {
-      throw new ConfigError(`ModelEma: warmup must be true or false, got ${String(warmup)}`);
-    }
-    this.warmup = warmup;
+    this.warmup = requireBoolean('ModelEma', 'warmup', options.warmup, false);
     if (model == null || !Array.isArray(model.weights)) {
       throw new ConfigError(`ModelEma: model must have weights, got ${String(model)}`);
     }

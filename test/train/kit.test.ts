@@ -279,10 +279,10 @@ describeBackends('training kit', () => {
     expect(constant.decayAt(1)).toBe(0.9);
     constant.dispose();
     expect(() => new ModelEma(model, { decay: 0.9, warmup: 'yes' as never })).toThrow(
-      /ModelEma: warmup must be true or false, got yes/,
+      /ModelEma: warmup must be true or false, got "yes"/,
     );
     expect(() => new ModelEma(model, { decay: 0.9, warmUp: true } as never)).toThrow(
-      /ModelEma: unknown option 'warmUp'/,
+      /ModelEma: unknown option 'warmUp'; known options: decay, warmup/,
     );
     ema.dispose();
     model.dispose();
